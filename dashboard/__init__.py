@@ -1,0 +1,1 @@
+"""The Streamlit dashboard over the ledger and reconstruction read APIs."""

@@ -1,0 +1,1 @@
+"""Collectors that turn what real systems emit into normalized events (issue: ingest)."""

@@ -1,0 +1,1 @@
+"""Workspace timelines, gap rules and signed reports (issue: reconstruction)."""
