@@ -81,7 +81,7 @@ def _has_non_finite(value: object) -> bool:
 
 def _reference(value: object) -> bytes:
     try:
-        return bytes(rfc8785.dumps(value))
+        return bytes(rfc8785.dumps(value))  # type: ignore[arg-type]  # checked at run time
     except rfc8785.CanonicalizationError as exc:
         raise InputError(f"not canonicalizable JSON: {exc}") from exc
     except (TypeError, ValueError) as exc:

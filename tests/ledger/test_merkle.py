@@ -35,9 +35,7 @@ def mth(leaves: list[bytes]) -> bytes:
 
 def range_hash(leaves: list[bytes], lo: int, hi: int) -> bytes:
     keys = merkle.perfect_subtrees(lo, hi)
-    return merkle.fold_range(
-        [mth(leaves[i << level : (i + 1) << level]) for level, i in keys]
-    )
+    return merkle.fold_range([mth(leaves[i << level : (i + 1) << level]) for level, i in keys])
 
 
 def test_inclusion_vectors() -> None:
@@ -123,12 +121,16 @@ def test_compact_range_matches_tree(size: int) -> None:
     compact = merkle.CompactRange()
     completed: list[tuple[int, int]] = []
     for i in range(size):
-        completed += [(lv, ix) for lv, ix, _ in compact.append(merkle.leaf_hash(i.to_bytes(4, "big")))]
+        completed += [
+            (lv, ix) for lv, ix, _ in compact.append(merkle.leaf_hash(i.to_bytes(4, "big")))
+        ]
     leaves = [i.to_bytes(4, "big") for i in range(size)]
     assert compact.root() == mth(leaves)
     # every perfect subtree is completed exactly once, in completion order
     assert completed == sorted(completed, key=lambda k: merkle.completion_order(*k))
-    assert len(completed) == len(set(completed)) == sum(size >> lv for lv in range(size.bit_length()))
+    assert (
+        len(completed) == len(set(completed)) == sum(size >> lv for lv in range(size.bit_length()))
+    )
 
 
 def test_ranges_reject_bad_arguments() -> None:

@@ -1,0 +1,386 @@
+"""The ledger: append, checkpoint, prove and verify, over one store and one key ring.
+
+Append lifecycle (one transaction per batch, under the store's write lock):
+read the head (size, chain hash, right edge of the tree) -> drop records whose
+idempotency key is already stored -> hash and insert entries and completed
+tree nodes -> sign a checkpoint of the new head -> commit. A crash before the
+commit leaves the previous head intact; a rerun skips what was committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ledger import merkle
+from ledger.canonical import canonicalize
+from ledger.checkpoint import Checkpoint
+from ledger.errors import InputError, IntegrityError, VestigeError
+from ledger.keys import ROTATION_MEMBER, KeyRing, rotation_entry
+from ledger.note import Signer, Verifier, sign_note, split_note
+from ledger.store import Reader, Store, StoredCheckpoint, Writer, is_unique_violation
+from ledger.verify import Replay, VerifyResult, check_note, replay
+
+__all__ = [
+    "AppendResult",
+    "ConsistencyProof",
+    "InclusionProof",
+    "Ledger",
+    "Record",
+    "DEFAULT_BATCH",
+]
+
+DEFAULT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Record:
+    """One entry to append: canonical bytes plus the key that makes reruns idempotent."""
+
+    key: bytes
+    canonical: bytes
+
+    @classmethod
+    def of(
+        cls, value: Mapping[str, object], canonical: bytes | None = None, key: str | None = None
+    ) -> Record:
+        """A user record. Without ``key``, identical content is one entry."""
+        if ROTATION_MEMBER in value:
+            raise InputError(f"the member {ROTATION_MEMBER!r} is reserved for key rotation")
+        if canonical is None:
+            canonical = canonicalize(value)
+        if key is None:
+            return cls(merkle.leaf_hash(canonical), canonical)
+        return cls(hashlib.sha256(b"key\x00" + key.encode()).digest(), canonical)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    appended: int
+    duplicates: int
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    leaf_index: int
+    tree_size: int
+    leaf_hash: bytes
+    canonical: bytes
+    proof: list[bytes]
+    checkpoint: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "leaf_hash": _b64(self.leaf_hash),
+            "canonical": _b64(self.canonical),
+            "proof": [_b64(p) for p in self.proof],
+            "checkpoint": self.checkpoint,
+        }
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    old_size: int
+    new_size: int
+    proof: list[bytes]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "proof": [_b64(p) for p in self.proof],
+        }
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def key_name(origin: str) -> str:
+    """A signed-note key name for ``origin``: no spaces or '+'."""
+    return "".join("_" if ch.isspace() or ch == "+" else ch for ch in origin)
+
+
+class Ledger:
+    """One ledger: its store (SQLite or PostgreSQL) and its home (keys, witness)."""
+
+    def __init__(self, store: Store, home: Path) -> None:
+        self.store = store
+        self.home = home
+        self.keys = KeyRing.at(home)
+
+    # -- setup --------------------------------------------------------------
+
+    @classmethod
+    def init(cls, store: Store, home: Path, origin: str) -> Ledger:
+        """Create the store and, if absent, the signing key; idempotent."""
+        home.mkdir(parents=True, exist_ok=True)
+        ledger = cls(store, home)
+        store.create()
+        with store.writer() as w:
+            existing = w.meta("origin")
+            if existing is None:
+                w.set_meta("origin", origin)
+            elif existing != origin:
+                raise VestigeError(f"the store already holds the ledger {existing!r}")
+        if not ledger.keys.exists():
+            ledger.keys.add(Signer.generate(key_name(origin)))
+        return ledger
+
+    @property
+    def origin(self) -> str:
+        if not self.store.exists():
+            raise VestigeError(f"no ledger in {self.store.url}: run `vestige init` first")
+        with self.store.reader() as r:
+            origin = r.meta("origin")
+        if origin is None:
+            raise VestigeError("the store has no origin: run `vestige init` first")
+        return origin
+
+    # -- append -------------------------------------------------------------
+
+    def append(
+        self,
+        records: Iterable[Record],
+        batch_size: int = DEFAULT_BATCH,
+        progress: Callable[[int], None] | None = None,
+    ) -> AppendResult:
+        """Append in batches; each batch is atomic and ends with a signed checkpoint."""
+        origin = self.origin
+        signers = [self.keys.signer()]
+        appended = duplicates = 0
+        result = None
+        for batch in _batches(records, batch_size):
+            result = self._append_batch(origin, batch, signers)
+            appended += result.appended
+            duplicates += result.duplicates
+            if progress is not None:
+                progress(appended + duplicates)
+        if result is None:
+            with self.store.reader() as r:
+                size = r.size()
+                head = r.latest_checkpoint()
+            return AppendResult(0, 0, size, head.root if head else merkle.EMPTY_ROOT)
+        return AppendResult(appended, duplicates, result.size, result.root)
+
+    def _append_batch(
+        self, origin: str, batch: list[Record], signers: list[Signer]
+    ) -> AppendResult:
+        unique = list({record.key: record for record in batch}.values())
+        # Optimistic: new records rarely collide, so look keys up only after a
+        # unique-key violation has rolled the first attempt back.
+        for look_up in (False, True):
+            try:
+                with self.store.writer() as w:
+                    fresh = unique
+                    if look_up:
+                        seen = w.existing_keys([record.key for record in unique])
+                        fresh = [record for record in unique if record.key not in seen]
+                    head = self._write(w, origin, fresh, signers)
+            except Exception as exc:
+                if look_up or not is_unique_violation(exc):
+                    raise
+                continue
+            self._witness(origin, head)
+            return AppendResult(len(fresh), len(batch) - len(fresh), head.size, head.root)
+        raise AssertionError("unreachable")
+
+    def _write(
+        self, w: Writer, origin: str, records: list[Record], signers: list[Signer]
+    ) -> StoredCheckpoint:
+        """Insert ``records`` after the head; return the checkpoint of the new head."""
+        size = w.size()
+        compact = _head_range(w, size)
+        chain = w.chain_head()
+        now = _now()
+        entries = []
+        nodes = []
+        sha256 = hashlib.sha256
+        completion_order = merkle.completion_order
+        for record in records:
+            leaf = sha256(b"\x00" + record.canonical).digest()
+            chain = sha256(chain + leaf).digest()
+            entries.append((compact.size, record.key, record.canonical, leaf, chain, now))
+            for level, index, node in compact.append(leaf):
+                nodes.append((completion_order(level, index), node))
+        w.insert_entries(entries)
+        w.insert_nodes(nodes)
+        root = compact.root()
+        existing = None if records else w.checkpoint_at(compact.size)
+        if existing is not None:
+            return existing
+        note = sign_note(Checkpoint(origin, compact.size, root).body(), signers)
+        w.insert_checkpoint(compact.size, root, note, now)
+        return StoredCheckpoint(compact.size, root, note, now)
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign and store a checkpoint of the current head (if it has none yet)."""
+        origin = self.origin
+        with self.store.writer() as w:
+            latest = self._write(w, origin, [], [self.keys.signer()])
+        self._witness(origin, latest)
+        return latest
+
+    def rotate_key(self) -> Verifier:
+        """Make a new signing key, announced in the ledger by the old one."""
+        origin = self.origin
+        old = self.keys.signer()
+        new = Signer.generate(old.name)
+        entry = rotation_entry(origin, old, new.verifier)
+        record = Record(merkle.leaf_hash(canonicalize(entry)), canonicalize(entry))
+        self.keys.store_private(new)
+        # The checkpoint that includes the rotation is signed by both keys.
+        self._append_batch(origin, [record], [old, new])
+        self.keys.promote(new.verifier)
+        return new.verifier
+
+    # -- proofs -------------------------------------------------------------
+
+    def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
+        with self.store.reader() as r:
+            head = r.latest_checkpoint()
+            if size is None:
+                if head is None:
+                    raise VestigeError("the ledger has no checkpoint yet")
+                size = head.size
+            if not 0 <= seq < size <= r.size():
+                raise VestigeError(f"entry {seq} is not in a tree of size {size}")
+            entry = r.entry(seq)
+            if entry is None:
+                raise IntegrityError(seq, "entry is missing from the store")
+            path = _range_hashes(r, merkle.inclusion_ranges(seq, size))
+            stored = r.checkpoint_at(size)
+            note = stored.note if stored else self._sign_at(r, size)
+        return InclusionProof(seq, size, entry.leaf_hash, entry.canonical, path, note)
+
+    def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
+        with self.store.reader() as r:
+            if not 0 < old_size <= new_size <= r.size():
+                raise VestigeError(
+                    f"no consistency proof from {old_size} to {new_size} "
+                    f"(the ledger has {r.size()} entries; sizes start at 1)"
+                )
+            path = _range_hashes(r, merkle.consistency_ranges(old_size, new_size))
+        return ConsistencyProof(old_size, new_size, path)
+
+    def _sign_at(self, r: Reader, size: int) -> str:
+        root = merkle.fold_range(_subtree_hashes(r, merkle.perfect_subtrees(0, size)))
+        body = Checkpoint(self.origin_of(r), size, root).body()
+        return sign_note(body, [self.keys.signer()])
+
+    @staticmethod
+    def origin_of(r: Reader) -> str:
+        origin = r.meta("origin")
+        if origin is None:
+            raise VestigeError("the store has no origin: run `vestige init` first")
+        return origin
+
+    # -- verification -------------------------------------------------------
+
+    def anchors(self) -> list[Verifier]:
+        """The trust anchor: the first key this home ever had."""
+        return self.keys.verifiers()[:1]
+
+    def verify(
+        self,
+        anchors: list[Verifier] | None = None,
+        external_notes: Iterable[str] = (),
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyResult:
+        """Replay the whole ledger; raise :class:`IntegrityError` at the first failure.
+
+        ``external_notes`` are checkpoints kept elsewhere; the home's own
+        witness checkpoint is always among them when present.
+        """
+        trusted = anchors if anchors else self.anchors()
+        with self.store.reader() as r:
+            origin = self.origin_of(r)
+            notes = list(external_notes)
+            witness = self._witness_path(origin)
+            if witness.exists():
+                notes.append(witness.read_text())
+            external = []
+            for note in notes:
+                try:
+                    # Keys announced by rotation are trusted for external notes too.
+                    external.append(check_note(note, origin, self.keys.verifiers() + trusted))
+                except InputError as exc:
+                    raise IntegrityError(0, f"the given checkpoint is not valid: {exc}") from None
+            return replay(
+                Replay(
+                    origin=origin,
+                    anchors=trusted,
+                    entries=r.stream_entries(),
+                    nodes=r.stream_nodes(),
+                    checkpoints=r.checkpoints(),
+                    external=external,
+                    progress=progress,
+                )
+            )
+
+    # -- the home's witness of the latest head ------------------------------
+
+    def _witness_path(self, origin: str) -> Path:
+        name = hashlib.sha256(origin.encode()).hexdigest()[:16]
+        return self.home / "witness" / f"{name}.checkpoint"
+
+    def _witness(self, origin: str, latest: StoredCheckpoint) -> None:
+        """Keep the newest checkpoint in the home, so a store rolled back is caught."""
+        path = self._witness_path(origin)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                kept, _ = split_note(path.read_text())
+                if Checkpoint.parse(kept).size >= latest.size:
+                    return
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(latest.note)
+            tmp.replace(path)
+
+
+def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    batch: list[Record] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _subtree_hashes(r: Reader, keys: list[merkle.NodeKey]) -> list[bytes]:
+    found = r.nodes(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        level, index = missing[0]
+        raise IntegrityError(
+            index << level, f"stored Merkle node (level {level}, index {index}) is missing"
+        )
+    return [found[key] for key in keys]
+
+
+def _head_range(r: Reader, size: int) -> merkle.CompactRange:
+    return merkle.CompactRange.of(size, _subtree_hashes(r, merkle.perfect_subtrees(0, size)))
+
+
+def _range_hashes(r: Reader, ranges: list[tuple[int, int]]) -> list[bytes]:
+    """Hashes of proof ranges, read with one lookup of all their perfect subtrees."""
+    per_range = [merkle.perfect_subtrees(lo, hi) for lo, hi in ranges]
+    hashes = dict(zip(sum(per_range, []), _subtree_hashes(r, sum(per_range, [])), strict=True))
+    return [merkle.fold_range([hashes[key] for key in keys]) for keys in per_range]

@@ -1,0 +1,345 @@
+"""Storage of the ledger on SQLite (embedded default, WAL) or PostgreSQL.
+
+The schema comes from :mod:`ledger.tables`; the hot paths (batch inserts,
+streaming reads) talk to the DB driver directly, always with bound parameters.
+
+Writers serialize on one lock so the chain stays linear across processes:
+SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``LOCK TABLE ... SHARE ROW EXCLUSIVE``
+(which conflicts with itself and with inserts, not with readers). Readers take
+one snapshot (a deferred SQLite read transaction; PostgreSQL REPEATABLE READ).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import event
+from sqlmodel import SQLModel
+
+from ledger import merkle
+from ledger.errors import VestigeError
+from ledger.tables import APPEND_ONLY_TABLES, CheckpointRow, EntryRow, MetaRow, NodeRow
+
+__all__ = ["Entry", "Store", "StoredCheckpoint"]
+
+_TABLES = [SQLModel.metadata.tables[name] for name in APPEND_ONLY_TABLES]
+_ENTRY_COLUMNS = "seq, idem_key, canonical, leaf_hash, chain_hash, appended_at"
+_STREAM_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    canonical: bytes
+    leaf_hash: bytes
+    chain_hash: bytes
+    appended_at: str
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+def _pg_guard_sql() -> list[str]:
+    # Our policy: the ledger tables are append-only at the database level, so
+    # even a writer with table privileges cannot rewrite history unnoticed
+    # without first dropping these triggers (which needs the table owner).
+    sql = [
+        """CREATE OR REPLACE FUNCTION vestige_refuse_change() RETURNS trigger
+           LANGUAGE plpgsql AS $$
+           BEGIN
+             RAISE EXCEPTION 'vestige: % on % refused: the ledger is append-only',
+               TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+           END $$"""
+    ]
+    for table in APPEND_ONLY_TABLES:
+        sql += [
+            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION vestige_refuse_change()",
+            f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION vestige_refuse_change()",
+        ]
+    return sql
+
+
+def _sqlite_guard_sql() -> list[str]:
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'vestige: {op} on {table} refused: "
+        "the ledger is append-only'); END"
+        for table in APPEND_ONLY_TABLES
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+class Store:
+    """One ledger's tables in one database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_postgres = url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
+        if self.is_postgres:
+            sa_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            self.engine = sqlalchemy.create_engine(sa_url, pool_pre_ping=True)
+        else:
+            path = Path(url.removeprefix("sqlite:///"))
+            self.engine = sqlalchemy.create_engine(
+                f"sqlite:///{path}", connect_args={"timeout": 120, "isolation_level": None}
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    def _sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.is_postgres else text
+
+    # -- schema -------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create tables and append-only guards; safe to run again."""
+        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+        guards = _pg_guard_sql() if self.is_postgres else _sqlite_guard_sql()
+        with self._connection() as conn:
+            cur = conn.cursor()
+            if self.is_postgres:
+                # Serialize concurrent `init`s: CREATE OR REPLACE is not concurrency safe.
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+            for statement in guards:
+                cur.execute(statement)
+            conn.commit()
+
+    def exists(self) -> bool:
+        return sqlalchemy.inspect(self.engine).has_table(EntryRow.__tablename__)
+
+    # -- connections --------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn = self.engine.raw_connection()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[Writer]:
+        """A transaction holding the ledger's write lock; commits on success."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            if self.is_postgres:
+                cur.execute(f"LOCK TABLE {EntryRow.__tablename__} IN SHARE ROW EXCLUSIVE MODE")
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield Writer(self, cur)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    @contextmanager
+    def reader(self) -> Iterator[Reader]:
+        """A read-only snapshot of the ledger."""
+        with self._connection() as conn:
+            cur = conn.cursor()
+            if self.is_postgres:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            else:
+                cur.execute("BEGIN")
+            try:
+                yield Reader(self, conn)
+            finally:
+                conn.rollback()
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed batch survives power loss, not just a process crash.
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
+class Reader:
+    """Queries over one snapshot."""
+
+    def __init__(self, store: Store, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+        self._cur = conn.cursor()
+
+    def _one(self, sql: str, params: Sequence[object] = ()) -> Any:
+        self._cur.execute(self._store._sql(sql), tuple(params))
+        return self._cur.fetchone()
+
+    def meta(self, name: str) -> str | None:
+        row = self._one(f"SELECT value FROM {MetaRow.__tablename__} WHERE name = ?", [name])
+        return None if row is None else str(row[0])
+
+    def size(self) -> int:
+        row = self._one(f"SELECT max(seq) FROM {EntryRow.__tablename__}")
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def chain_head(self) -> bytes:
+        row = self._one(
+            f"SELECT chain_hash FROM {EntryRow.__tablename__} ORDER BY seq DESC LIMIT 1"
+        )
+        return merkle.GENESIS_CHAIN if row is None else bytes(row[0])
+
+    def entry(self, seq: int) -> Entry | None:
+        row = self._one(
+            "SELECT seq, canonical, leaf_hash, chain_hash, appended_at "
+            f"FROM {EntryRow.__tablename__} WHERE seq = ?",
+            [seq],
+        )
+        return (
+            None
+            if row is None
+            else Entry(row[0], bytes(row[1]), bytes(row[2]), bytes(row[3]), row[4])
+        )
+
+    def nodes(self, keys: Iterable[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
+        """Stored hashes of the given perfect subtrees (missing ones are absent)."""
+        by_id = {merkle.completion_order(level, index): (level, index) for level, index in keys}
+        found: dict[merkle.NodeKey, bytes] = {}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._cur.execute(
+                self._store._sql(
+                    f"SELECT node_id, hash FROM {NodeRow.__tablename__} WHERE node_id IN ({marks})"
+                ),
+                tuple(chunk),
+            )
+            for node_id, node in self._cur.fetchall():
+                found[by_id[node_id]] = bytes(node)
+        return found
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        self._cur.execute(
+            f"SELECT size, root, note, created_at FROM {CheckpointRow.__tablename__} "
+            "ORDER BY size, id"
+        )
+        return [StoredCheckpoint(r[0], bytes(r[1]), r[2], r[3]) for r in self._cur.fetchall()]
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = self._one(
+            f"SELECT size, root, note, created_at FROM {CheckpointRow.__tablename__} "
+            "ORDER BY size DESC, id DESC LIMIT 1"
+        )
+        return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        row = self._one(
+            f"SELECT size, root, note, created_at FROM {CheckpointRow.__tablename__} "
+            "WHERE size = ? ORDER BY id DESC LIMIT 1",
+            [size],
+        )
+        return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
+
+    def stream_entries(self) -> Iterator[tuple[int, bytes, bytes, bytes]]:
+        """(seq, canonical, leaf_hash, chain_hash) in stored key order, in chunks."""
+        sql = (
+            f"SELECT seq, canonical, leaf_hash, chain_hash FROM {EntryRow.__tablename__} "
+            "WHERE seq > ? ORDER BY seq LIMIT ?"
+        )
+        yield from self._stream(sql)
+
+    def stream_nodes(self) -> Iterator[tuple[int, bytes]]:
+        """(node_id, hash) in completion order, in chunks."""
+        sql = (
+            f"SELECT node_id, hash FROM {NodeRow.__tablename__} "
+            "WHERE node_id > ? ORDER BY node_id LIMIT ?"
+        )
+        yield from self._stream(sql)
+
+    def _stream(self, sql: str) -> Iterator[Any]:
+        # Keyset pagination on the primary key: bounded memory, one snapshot,
+        # and no server-side cursor state to manage.
+        cur = self._conn.cursor()
+        sql = self._store._sql(sql)
+        last = -1
+        while True:
+            cur.execute(sql, (last, _STREAM_CHUNK))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+
+class Writer(Reader):
+    """Inserts inside the locked write transaction of :meth:`Store.writer`."""
+
+    def __init__(self, store: Store, cur: Any) -> None:
+        self._store = store
+        self._conn = cur.connection
+        self._cur = cur
+
+    def existing_keys(self, keys: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            self._cur.execute(
+                self._store._sql(
+                    f"SELECT idem_key FROM {EntryRow.__tablename__} WHERE idem_key IN ({marks})"
+                ),
+                tuple(chunk),
+            )
+            found.update(bytes(row[0]) for row in self._cur.fetchall())
+        return found
+
+    def insert_entries(self, rows: Sequence[tuple[int, bytes, bytes, bytes, bytes, str]]) -> None:
+        self._insert(EntryRow.__tablename__, _ENTRY_COLUMNS, rows)
+
+    def insert_nodes(self, rows: Sequence[tuple[int, bytes]]) -> None:
+        self._insert(NodeRow.__tablename__, "node_id, hash", rows)
+
+    def insert_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
+        self._cur.execute(
+            self._store._sql(
+                f"INSERT INTO {CheckpointRow.__tablename__} (size, root, note, created_at) "
+                "VALUES (?, ?, ?, ?)"
+            ),
+            (size, root, note, created_at),
+        )
+
+    def set_meta(self, name: str, value: str) -> None:
+        self._cur.execute(
+            self._store._sql(f"INSERT INTO {MetaRow.__tablename__} (name, value) VALUES (?, ?)"),
+            (name, value),
+        )
+
+    def _insert(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if self._store.is_postgres:
+            with self._cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ",".join("?" * len(rows[0]))
+            self._cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Did an insert collide with an existing idempotency key?"""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return getattr(exc, "sqlstate", None) == "23505"
+
+
+class StoreMissing(VestigeError):
+    pass

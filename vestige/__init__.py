@@ -1,0 +1,3 @@
+"""vestige: the composition root (CLI and configuration)."""
+
+__version__ = "0.1.0"

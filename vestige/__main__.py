@@ -1,0 +1,3 @@
+from vestige.cli import main
+
+main()

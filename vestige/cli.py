@@ -1,0 +1,278 @@
+"""The ``vestige`` command line. Exit codes: 0 ok, 1 verification failed, 2 usage or input."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, BinaryIO
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ledger import IntegrityError, Ledger, Verifier, VestigeError, verify_inclusion_proof
+from vestige.config import Config
+from vestige.lines import DEFAULT_MAX_LINE, Rejected, records
+
+app = typer.Typer(
+    help="vestige: a tamper-evident audit ledger for AI-agent workspaces.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Show or rotate the ledger's signing keys.", no_args_is_help=True)
+prove_app = typer.Typer(help="Produce inclusion and consistency proofs.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(prove_app, name="prove")
+
+err = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document.")]
+
+
+def _config() -> Config:
+    config = _state.get("config")
+    if not isinstance(config, Config):
+        raise RuntimeError("the CLI callback did not run")
+    return config
+
+
+def _ledger() -> Ledger:
+    return _config().ledger()
+
+
+def _print_json(document: object) -> None:
+    sys.stdout.write(orjson.dumps(document).decode() + "\n")
+
+
+@contextmanager
+def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal; nothing when stderr is not one."""
+    if not err.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed:,}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        Path | None, typer.Option(help="Keys and default store [env: VESTIGE_HOME; ./.vestige]")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Store: a SQLite path or postgresql://… [env: VESTIGE_DB]"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Tracebacks on errors.")] = False,
+) -> None:
+    _state["config"] = Config.resolve(home, db)
+    _state["verbose"] = verbose
+
+
+@app.command()
+def init(
+    origin: Annotated[
+        str, typer.Option(help="The log's origin line in its checkpoints.")
+    ] = "vestige.local/ledger",
+) -> None:
+    """Create the store and a signing key; print the verifier key."""
+    config = _config()
+    ledger = Ledger.init(config.ledger().store, config.home, origin)
+    err.print(f"ledger {ledger.origin!r} ready in {config.db}")
+    print(ledger.keys.verifiers()[-1].encode())
+
+
+@app.command()
+def append(
+    file: Annotated[str, typer.Argument(help="JSON lines, or - for standard input.")],
+    as_json: JsonFlag = False,
+    key_field: Annotated[
+        str | None,
+        typer.Option(help="Member whose value is the idempotency key (default: the content)."),
+    ] = None,
+    max_line_bytes: Annotated[int, typer.Option(help="Longest line accepted.")] = DEFAULT_MAX_LINE,
+    batch_size: Annotated[int, typer.Option(min=1, help="Entries per atomic batch.")] = 5_000,
+) -> None:
+    """Append each JSON object of FILE as one entry; bad lines are reported, not appended."""
+    ledger = _ledger()
+    rejected: list[Rejected] = []
+    with _open_input(file) as stream, _progress("appending") as progress:
+        result = ledger.append(
+            records(stream, max_line_bytes, key_field, rejected), batch_size, progress
+        )
+    for bad in rejected:
+        err.print(f"line {bad.line}: {bad.error}", markup=False, highlight=False)
+    root = base64.b64encode(result.root).decode()
+    if as_json:
+        _print_json(
+            {
+                "appended": result.appended,
+                "duplicates": result.duplicates,
+                "rejected": [{"line": bad.line, "error": bad.error} for bad in rejected],
+                "size": result.size,
+                "root": root,
+            }
+        )
+    else:
+        print(f"appended {result.appended} ({result.duplicates} already present, "
+              f"{len(rejected)} rejected); size {result.size}, root {root}")  # fmt: skip
+    if rejected:
+        raise typer.Exit(2)
+
+
+@contextmanager
+def _open_input(file: str) -> Iterator[BinaryIO]:
+    if file == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        with open(file, "rb") as stream:
+            yield stream
+    except OSError as exc:
+        raise VestigeError(f"cannot read {file}: {exc.strerror}") from None
+
+
+@keys_app.command("show")
+def keys_show() -> None:
+    """Print the verifier keys in signed-note form, current first."""
+    for verifier in reversed(_ledger().keys.verifiers()):
+        print(verifier.encode())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new signing key, announced in the ledger by the current one."""
+    print(_ledger().rotate_key().encode())
+
+
+@app.command()
+def checkpoint(as_json: JsonFlag = False) -> None:
+    """Sign a checkpoint of the head if it has none; print the latest checkpoint note."""
+    latest = _ledger().checkpoint()
+    if as_json:
+        root = base64.b64encode(latest.root).decode()
+        _print_json({"size": latest.size, "root": root, "note": latest.note})
+    else:
+        sys.stdout.write(latest.note)
+
+
+@app.command()
+def verify(
+    as_json: JsonFlag = False,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoint", help="A checkpoint note kept elsewhere (repeatable)."),
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Trust this verifier key instead of the home's (repeatable)."),
+    ] = None,
+) -> None:
+    """Replay the whole ledger: chain, tree, nodes, checkpoints and key rotations."""
+    ledger = _ledger()
+    anchors = [Verifier.parse(text) for text in key or []]
+    notes = [_read_text(path) for path in checkpoint or []]
+    try:
+        with _progress("verifying") as progress:
+            result = ledger.verify(anchors, notes, progress)
+    except IntegrityError as exc:
+        if as_json:
+            _print_json({"ok": False, "first_bad_seq": exc.seq, "reason": exc.reason})
+        else:
+            err.print(f"TAMPERED: first bad entry {exc.seq}: {exc.reason}", markup=False)
+        raise typer.Exit(1) from None
+    root = base64.b64encode(result.root).decode()
+    if as_json:
+        _print_json(
+            {
+                "ok": True,
+                "size": result.size,
+                "root": root,
+                "checkpoints": result.checkpoints,
+                "keys": [v.encode() for v in result.keys],
+            }  # fmt: skip
+        )
+    else:
+        print(f"ok: {result.size} entries, {result.checkpoints} checkpoints verified; root {root}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise VestigeError(f"cannot read {path}: {exc}") from None
+
+
+@prove_app.command("inclusion")
+def prove_inclusion(
+    seq: int,
+    size: Annotated[
+        int | None, typer.Option(help="Tree size (default: latest checkpoint).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Prove that entry SEQ is in the signed tree."""
+    proof = _ledger().prove_inclusion(seq, size)
+    if as_json:
+        _print_json(proof.to_json())
+    else:
+        print(json.dumps(proof.to_json(), indent=2))
+
+
+@prove_app.command("consistency")
+def prove_consistency(old: int, new: int, as_json: JsonFlag = False) -> None:
+    """Prove that the tree of size NEW extends the tree of size OLD."""
+    proof = _ledger().prove_consistency(old, new)
+    if as_json:
+        _print_json(proof.to_json())
+    else:
+        print(json.dumps(proof.to_json(), indent=2))
+
+
+@app.command("verify-proof")
+def verify_proof(
+    file: Annotated[Path, typer.Argument(help="Output of `vestige prove inclusion --json`.")],
+    key: Annotated[str, typer.Option("--key", help="The ledger's verifier key.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Check an inclusion proof offline, with only the file and the public key."""
+    try:
+        document = json.loads(_read_text(file))
+    except json.JSONDecodeError as exc:
+        raise VestigeError(f"{file} is not JSON: {exc}") from None
+    try:
+        cp = verify_inclusion_proof(document, Verifier.parse(key))
+    except VestigeError as exc:
+        if as_json:
+            _print_json({"ok": False, "reason": str(exc)})
+        else:
+            err.print(f"INVALID: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json({"ok": True, "leaf_index": document["leaf_index"], "tree_size": cp.size,
+                     "origin": cp.origin})  # fmt: skip
+    else:
+        print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
+
+
+def main() -> None:
+    try:
+        app()
+    except VestigeError as exc:
+        if _state.get("verbose"):
+            raise
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
