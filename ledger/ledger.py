@@ -2,8 +2,8 @@
 
 Append lifecycle (one transaction per batch, under the store's write lock):
 read the head (size, chain hash, right edge of the tree) -> drop records whose
-idempotency key is already stored -> hash and insert entries and completed
-tree nodes -> sign a checkpoint of the new head -> commit. A crash before the
+idempotency key is already stored -> hash and insert entries with the tree
+nodes each completes -> sign a checkpoint of the new head -> commit. A crash before the
 commit leaves the previous head intact; a rerun skips what was committed.
 """
 
@@ -204,21 +204,24 @@ class Ledger:
     ) -> StoredCheckpoint:
         """Insert ``records`` after the head; return the checkpoint of the new head."""
         size = w.size()
-        compact = _head_range(w, size)
+        edge = _head_range(w, size).hashes
         chain = w.chain_head()
         now = _now()
-        entries = []
-        nodes = []
+        rows = []
         sha256 = hashlib.sha256
-        completion_order = merkle.completion_order
-        for record in records:
+        # merkle.CompactRange.append, inlined: this loop is the append hot path.
+        for seq, record in enumerate(records, start=size):
             leaf = sha256(b"\x00" + record.canonical).digest()
             chain = sha256(chain + leaf).digest()
-            entries.append((compact.size, record.key, record.canonical, leaf, chain, now))
-            for level, index, node in compact.append(leaf):
-                nodes.append((completion_order(level, index), node))
-        w.insert_entries(entries)
-        w.insert_nodes(nodes)
+            node, completed, index = leaf, b"", seq
+            while index & 1:
+                node = sha256(b"\x01" + edge.pop() + node).digest()
+                completed += node
+                index >>= 1
+            edge.append(node)
+            rows.append((seq, record.key, record.canonical, leaf, chain, completed, now))
+        w.insert_entries(rows)
+        compact = merkle.CompactRange.of(size + len(records), edge)
         root = compact.root()
         existing = None if records else w.checkpoint_at(compact.size)
         if existing is not None:
@@ -325,7 +328,6 @@ class Ledger:
                     origin=origin,
                     anchors=trusted,
                     entries=r.stream_entries(),
-                    nodes=r.stream_nodes(),
                     checkpoints=r.checkpoints(),
                     external=external,
                     progress=progress,

@@ -16,20 +16,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy
 from sqlalchemy import event
 from sqlmodel import SQLModel
 
 from ledger import merkle
-from ledger.errors import VestigeError
-from ledger.tables import APPEND_ONLY_TABLES, CheckpointRow, EntryRow, MetaRow, NodeRow
+from ledger.tables import APPEND_ONLY_TABLES, CheckpointRow, EntryRow, MetaRow
 
 __all__ = ["Entry", "Store", "StoredCheckpoint"]
 
 _TABLES = [SQLModel.metadata.tables[name] for name in APPEND_ONLY_TABLES]
-_ENTRY_COLUMNS = "seq, idem_key, canonical, leaf_hash, chain_hash, appended_at"
+_ENTRY_COLUMNS = "seq, idem_key, canonical, leaf_hash, chain_hash, tree_nodes, appended_at"
 _STREAM_CHUNK = 20_000
 
 
@@ -210,20 +209,30 @@ class Reader:
 
     def nodes(self, keys: Iterable[merkle.NodeKey]) -> dict[merkle.NodeKey, bytes]:
         """Stored hashes of the given perfect subtrees (missing ones are absent)."""
-        by_id = {merkle.completion_order(level, index): (level, index) for level, index in keys}
+        wanted: dict[int, list[merkle.NodeKey]] = {}
+        for level, index in keys:
+            wanted.setdefault(((index + 1) << level) - 1, []).append((level, index))
         found: dict[merkle.NodeKey, bytes] = {}
-        ids = list(by_id)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        seqs = list(wanted)
+        for start in range(0, len(seqs), 500):
+            chunk = seqs[start : start + 500]
             marks = ",".join("?" * len(chunk))
             self._cur.execute(
                 self._store._sql(
-                    f"SELECT node_id, hash FROM {NodeRow.__tablename__} WHERE node_id IN ({marks})"
+                    f"SELECT seq, leaf_hash, tree_nodes FROM {EntryRow.__tablename__} "
+                    f"WHERE seq IN ({marks})"
                 ),
                 tuple(chunk),
             )
-            for node_id, node in self._cur.fetchall():
-                found[by_id[node_id]] = bytes(node)
+            for seq, leaf, tree_nodes in self._cur.fetchall():
+                for level, index in wanted[seq]:
+                    node = (
+                        bytes(leaf)
+                        if level == 0
+                        else bytes(tree_nodes[(level - 1) * 32 : level * 32])
+                    )
+                    if len(node) == merkle.HASH_SIZE:
+                        found[(level, index)] = node
         return found
 
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -248,35 +257,23 @@ class Reader:
         )
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
 
-    def stream_entries(self) -> Iterator[tuple[int, bytes, bytes, bytes]]:
-        """(seq, canonical, leaf_hash, chain_hash) in stored key order, in chunks."""
-        sql = (
-            f"SELECT seq, canonical, leaf_hash, chain_hash FROM {EntryRow.__tablename__} "
-            "WHERE seq > ? ORDER BY seq LIMIT ?"
-        )
-        yield from self._stream(sql)
+    def stream_entries(self) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
+        """(seq, canonical, leaf_hash, chain_hash, tree_nodes) by seq, in bounded memory.
 
-    def stream_nodes(self) -> Iterator[tuple[int, bytes]]:
-        """(node_id, hash) in completion order, in chunks."""
+        The cursor itself is the iterator (no Python layer per row): SQLite
+        steps through the result; PostgreSQL uses a server-side cursor.
+        """
         sql = (
-            f"SELECT node_id, hash FROM {NodeRow.__tablename__} "
-            "WHERE node_id > ? ORDER BY node_id LIMIT ?"
+            "SELECT seq, canonical, leaf_hash, chain_hash, tree_nodes "
+            f"FROM {EntryRow.__tablename__} ORDER BY seq"
         )
-        yield from self._stream(sql)
-
-    def _stream(self, sql: str) -> Iterator[Any]:
-        # Keyset pagination on the primary key: bounded memory, one snapshot,
-        # and no server-side cursor state to manage.
-        cur = self._conn.cursor()
-        sql = self._store._sql(sql)
-        last = -1
-        while True:
-            cur.execute(sql, (last, _STREAM_CHUNK))
-            rows = cur.fetchall()
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1][0]
+        if self._store.is_postgres:
+            cur = self._conn.cursor(name="vestige_stream_entries")
+            cur.itersize = _STREAM_CHUNK
+        else:
+            cur = self._conn.cursor()
+        cur.execute(sql)
+        return cast(Iterator[tuple[int, bytes, bytes, bytes, bytes]], iter(cur))
 
 
 class Writer(Reader):
@@ -301,11 +298,11 @@ class Writer(Reader):
             found.update(bytes(row[0]) for row in self._cur.fetchall())
         return found
 
-    def insert_entries(self, rows: Sequence[tuple[int, bytes, bytes, bytes, bytes, str]]) -> None:
+    def insert_entries(
+        self, rows: Sequence[tuple[int, bytes, bytes, bytes, bytes, bytes, str]]
+    ) -> None:
+        """Rows of (seq, idem_key, canonical, leaf_hash, chain_hash, tree_nodes, appended_at)."""
         self._insert(EntryRow.__tablename__, _ENTRY_COLUMNS, rows)
-
-    def insert_nodes(self, rows: Sequence[tuple[int, bytes]]) -> None:
-        self._insert(NodeRow.__tablename__, "node_id, hash", rows)
 
     def insert_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
         self._cur.execute(
@@ -339,7 +336,3 @@ def is_unique_violation(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.IntegrityError):
         return "UNIQUE" in str(exc)
     return getattr(exc, "sqlstate", None) == "23505"
-
-
-class StoreMissing(VestigeError):
-    pass

@@ -5,14 +5,20 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Integer, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
-__all__ = ["CheckpointRow", "EntryRow", "MetaRow", "NodeRow", "APPEND_ONLY_TABLES"]
+__all__ = ["CheckpointRow", "EntryRow", "MetaRow", "APPEND_ONLY_TABLES"]
 
 # SQLite makes a rowid alias only of a column declared exactly INTEGER PRIMARY KEY.
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class EntryRow(SQLModel, table=True):
-    """One appended record: its canonical bytes and the hashes that bind it."""
+    """One appended record: its canonical bytes and the hashes that bind it.
+
+    ``tree_nodes`` holds the interior Merkle nodes this leaf completes, levels
+    1, 2, ... concatenated (32 bytes each; empty for an even ``seq``): a
+    perfect subtree is complete when its last leaf arrives, so each node has
+    exactly one home and a proof reads one row per node, O(log n) in all.
+    """
 
     __tablename__ = "ledger_entry"
     seq: int = Field(primary_key=True, sa_type=_ID, sa_column_kwargs={"autoincrement": False})
@@ -21,19 +27,8 @@ class EntryRow(SQLModel, table=True):
     canonical: bytes = Field(sa_type=LargeBinary)
     leaf_hash: bytes = Field(sa_type=LargeBinary)
     chain_hash: bytes = Field(sa_type=LargeBinary)
+    tree_nodes: bytes = Field(sa_type=LargeBinary)
     appended_at: str = Field(sa_type=Text)
-
-
-class NodeRow(SQLModel, table=True):
-    """A complete perfect subtree of the Merkle tree, leaves (level 0) included.
-
-    ``node_id`` is ``merkle.completion_order(level, index)``, so reading the
-    table in key order replays the tree in the order appends built it.
-    """
-
-    __tablename__ = "ledger_node"
-    node_id: int = Field(primary_key=True, sa_type=_ID, sa_column_kwargs={"autoincrement": False})
-    hash: bytes = Field(sa_type=LargeBinary)
 
 
 class CheckpointRow(SQLModel, table=True):
@@ -55,4 +50,4 @@ class MetaRow(SQLModel, table=True):
     value: str = Field(sa_type=Text)
 
 
-APPEND_ONLY_TABLES = ("ledger_entry", "ledger_node", "ledger_checkpoint", "ledger_meta")
+APPEND_ONLY_TABLES = ("ledger_entry", "ledger_checkpoint", "ledger_meta")

@@ -2,7 +2,7 @@
 
 Lifecycle of a replay: trust starts from the anchor keys; each entry is
 re-hashed (leaf, chain) and added to a compact range whose completed subtrees
-must equal the stored nodes in order; each valid key-rotation entry extends
+must equal the tree nodes stored with the entry; each valid key-rotation entry extends
 trust; whenever the replay reaches a checkpoint's size, the checkpoint's
 signature (by a key trusted at that point), origin and root are checked. All
 stored checkpoints matching the replayed tree is what makes each later one an
@@ -57,8 +57,7 @@ class Replay:
 
     origin: str
     anchors: list[Verifier]
-    entries: Iterator[tuple[int, bytes, bytes, bytes]]
-    nodes: Iterator[tuple[int, bytes]]
+    entries: Iterator[tuple[int, bytes, bytes, bytes, bytes]]
     checkpoints: list[StoredCheckpoint]
     external: list[Checkpoint] = field(default_factory=list)
     progress: Callable[[int], None] | None = None
@@ -69,17 +68,14 @@ def replay(r: Replay) -> VerifyResult:
     trusted = list(r.anchors)
     pending = sorted(r.checkpoints, key=lambda c: c.size)
     external = sorted(r.external, key=lambda c: c.size)
-    compact = merkle.CompactRange()
+    edge: list[bytes] = []  # the compact range: one subtree per set bit of size
     chain = merkle.GENESIS_CHAIN
     vouched = 0  # entries [0, vouched) are covered by a verified checkpoint
-    sha256 = hashlib.sha256
-    nodes = iter(r.nodes)
-    next_node = nodes.__next__
-    seq = -1
 
-    def reach(size: int) -> None:
-        nonlocal vouched, pending, external
-        root = compact.root()
+    def reach(size: int) -> int:
+        """Check the checkpoints at ``size``; return the next size to stop at."""
+        nonlocal vouched
+        root = merkle.fold_range(edge)
         while pending and pending[0].size == size:
             stored = pending.pop(0)
             try:
@@ -98,41 +94,42 @@ def replay(r: Replay) -> VerifyResult:
                 raise IntegrityError(
                     0, f"the store's tree at size {size} differs from the given checkpoint"
                 )
+        sizes = [c.size for c in pending[:1] + external[:1]]
+        return min(sizes) if sizes else -1
 
-    reach(0)
-    for seq, canonical, leaf, chain_stored in r.entries:
-        if seq != compact.size:
-            missing = compact.size
-            raise IntegrityError(missing, f"entry {missing} is missing (next stored is {seq})")
-        leaf_computed = sha256(b"\x00" + canonical).digest()
-        if leaf_computed != leaf:
+    # The hot loop, with merkle.CompactRange.append inlined.
+    sha256 = hashlib.sha256
+    progress = r.progress
+    stop = reach(0)
+    size = 0
+    previous_chain = chain
+    for seq, canonical, leaf, chain_stored, tree_nodes in r.entries:
+        if seq != size:
+            raise IntegrityError(size, f"entry {size} is missing (next stored is {seq})")
+        if sha256(b"\x00" + canonical).digest() != leaf:
             raise IntegrityError(seq, "canonical bytes do not match the stored leaf hash")
-        chain = sha256(chain + leaf).digest()
-        if chain != chain_stored:
+        if sha256(chain + leaf).digest() != chain_stored:
+            if seq and sha256(previous_chain + leaf).digest() == chain_stored:
+                # This entry chains to the one before its predecessor: the
+                # predecessor was inserted by someone else.
+                raise IntegrityError(seq - 1, "entry was inserted: the next entry skips it")
             raise IntegrityError(seq, "chain hash does not follow from the previous entry")
-        for level, index, node in compact.append(leaf):
-            try:
-                node_id, stored_node = next_node()
-            except StopIteration:
-                raise IntegrityError(seq, "stored Merkle tree ends early") from None
-            if node_id != merkle.completion_order(level, index) or stored_node != node:
-                raise IntegrityError(
-                    seq, f"stored Merkle node (level {level}, index {index}) does not match"
-                )
+        previous_chain, chain = chain, chain_stored
+        node, completed, index = leaf, b"", seq
+        while index & 1:
+            node = sha256(b"\x01" + edge.pop() + node).digest()
+            completed += node
+            index >>= 1
+        if completed != tree_nodes:
+            raise IntegrityError(seq, "stored Merkle tree nodes do not match the entries")
+        edge.append(node)
+        size = seq + 1
         if canonical.startswith(_ROTATION_PREFIX):
-            try:
-                trusted.append(
-                    rotation_signer(r.origin, orjson.loads(canonical)[ROTATION_MEMBER], trusted)
-                )
-            except (InputError, orjson.JSONDecodeError) as exc:
-                raise IntegrityError(seq, f"invalid key rotation: {exc}") from None
-        if pending and pending[0].size == seq + 1 or external and external[0].size == seq + 1:
-            reach(seq + 1)
-        if r.progress is not None and not seq & 0x3FFF:
-            r.progress(seq)
-    size = compact.size
-    for node_id, _ in nodes:
-        raise IntegrityError(size, f"stored Merkle node {node_id} has no entries behind it")
+            trusted.append(_rotation(r.origin, seq, canonical, trusted))
+        if size == stop:
+            stop = reach(size)
+        if progress is not None and not seq & 0x3FFF:
+            progress(seq)
     if pending:
         raise IntegrityError(
             size,
@@ -147,4 +144,11 @@ def replay(r: Replay) -> VerifyResult:
         )
     if vouched != size:
         raise IntegrityError(vouched, "entries after the last checkpoint are not signed by any")
-    return VerifyResult(size, compact.root(), len(r.checkpoints), trusted)
+    return VerifyResult(size, merkle.fold_range(edge), len(r.checkpoints), trusted)
+
+
+def _rotation(origin: str, seq: int, canonical: bytes, trusted: list[Verifier]) -> Verifier:
+    try:
+        return rotation_signer(origin, orjson.loads(canonical)[ROTATION_MEMBER], trusted)
+    except (InputError, orjson.JSONDecodeError) as exc:
+        raise IntegrityError(seq, f"invalid key rotation: {exc}") from None
