@@ -256,12 +256,14 @@ class Ledger:
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
         with self.store.reader() as r:
             head = r.latest_checkpoint()
-            if size is None:
-                if head is None:
-                    raise VestigeError("the ledger has no checkpoint yet")
-                size = head.size
-            if not 0 <= seq < size <= r.size():
-                raise VestigeError(f"entry {seq} is not in a tree of size {size}")
+            if head is None:
+                raise VestigeError("the ledger has no checkpoint yet")
+            size = head.size if size is None else size
+            # Only signed sizes are provable: entries past the head are not vouched for.
+            if not 0 <= seq < size <= head.size:
+                raise VestigeError(
+                    f"entry {seq} is not in a tree of size {size} (the signed head is {head.size})"
+                )
             entry = r.entry(seq)
             if entry is None:
                 raise IntegrityError(seq, "entry is missing from the store")
