@@ -24,7 +24,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.errors import InputError, IntegrityError
 from ledger.keys import ROTATION_MEMBER, rotation_signer
-from ledger.note import Verifier, open_note
+from ledger.note import Verifier, open_note, split_note
 from ledger.store import StoredCheckpoint
 
 __all__ = ["Replay", "VerifyResult", "check_note", "replay"]
@@ -59,7 +59,8 @@ class Replay:
     anchors: list[Verifier]
     entries: Iterator[tuple[int, bytes, bytes, bytes, bytes]]
     checkpoints: list[StoredCheckpoint]
-    external: list[Checkpoint] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    """Checkpoint notes kept elsewhere; checked when the replay reaches their size."""
     progress: Callable[[int], None] | None = None
 
 
@@ -67,7 +68,7 @@ def replay(r: Replay) -> VerifyResult:
     """Replay everything; raise :class:`IntegrityError` at the first failure."""
     trusted = list(r.anchors)
     pending = sorted(r.checkpoints, key=lambda c: c.size)
-    external = sorted(r.external, key=lambda c: c.size)
+    external = sorted(((_note_size(note), note) for note in r.external), key=lambda e: e[0])
     edge: list[bytes] = []  # the compact range: one subtree per set bit of size
     chain = merkle.GENESIS_CHAIN
     vouched = 0  # entries [0, vouched) are covered by a verified checkpoint
@@ -89,12 +90,17 @@ def replay(r: Replay) -> VerifyResult:
                     vouched, f"checkpoint at size {size} signs a root the entries do not give"
                 )
             vouched = size
-        while external and external[0].size == size:
-            if external.pop(0).root != root:
+        while external and external[0][0] == size:
+            try:
+                # Checked now, so keys announced by rotation before `size` count.
+                cp = check_note(external.pop(0)[1], r.origin, trusted)
+            except InputError as exc:
+                raise IntegrityError(0, f"the given checkpoint is not valid: {exc}") from None
+            if cp.root != root:
                 raise IntegrityError(
-                    0, f"the store's tree at size {size} differs from the given checkpoint"
+                    0, f"the store's history up to size {size} differs from the given checkpoint"
                 )
-        sizes = [c.size for c in pending[:1] + external[:1]]
+        sizes = [c.size for c in pending[:1]] + [e[0] for e in external[:1]]
         return min(sizes) if sizes else -1
 
     # The hot loop, with merkle.CompactRange.append inlined.
@@ -139,12 +145,18 @@ def replay(r: Replay) -> VerifyResult:
     if external:
         raise IntegrityError(
             size,
-            f"the given checkpoint has size {external[0].size} but the store only "
+            f"the given checkpoint has size {external[0][0]} but the store only "
             f"{size} entries: the store was truncated or rolled back",
         )
     if vouched != size:
         raise IntegrityError(vouched, "entries after the last checkpoint are not signed by any")
     return VerifyResult(size, merkle.fold_range(edge), len(r.checkpoints), trusted)
+
+
+def _note_size(note: str) -> int:
+    """The tree size a checkpoint note claims, read before its signature is checked."""
+    text, _ = split_note(note)
+    return Checkpoint.parse(text).size
 
 
 def _rotation(origin: str, seq: int, canonical: bytes, trusted: list[Verifier]) -> Verifier:
