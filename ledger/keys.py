@@ -8,7 +8,8 @@ folder. Private keys are never printed or logged.
 Rotation is recorded in the ledger: an entry whose only member is
 ``vestige_key_rotation``, carrying the new verifier key and a signature by the
 previous key over the rotation statement, so a verifier who trusts the anchor
-can follow every later key.
+can follow every later key. The old private key is deleted once the new key
+is in use; its public half stays in the ring so old checkpoints verify.
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ def rotation_entry(origin: str, old: Signer, new: Verifier) -> dict[str, object]
     }
 
 
-def rotation_signer(origin: str, record: object, trusted: list[Verifier]) -> Verifier:
-    """The new key a rotation entry introduces, if a trusted key signed it.
+def rotation_signer(
+    origin: str, record: object, active: list[Verifier]
+) -> tuple[Verifier, Verifier]:
+    """(old key, new key) of a rotation entry, if an active key signed it.
 
     Raises :class:`InputError` naming what is wrong otherwise.
     """
@@ -63,11 +66,11 @@ def rotation_signer(origin: str, record: object, trusted: list[Verifier]) -> Ver
         raise InputError(f"rotation entry is malformed: {exc}") from exc
     if record.get("origin") != origin:
         raise InputError("rotation entry names another ledger")
-    if old not in trusted:
-        raise InputError(f"rotation entry signed by untrusted key {old.encode()}")
+    if old not in active:
+        raise InputError(f"rotation entry signed by a key that is not active: {old.encode()}")
     if not old.verify(_statement(origin, old, new), signature):
         raise InputError("rotation entry signature does not verify")
-    return new
+    return old, new
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,10 @@ class KeyRing:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(signer.encode() + "\n")
+
+    def forget_private(self, verifier: Verifier) -> None:
+        """Delete a retired private key; its public half stays in the ring."""
+        (self.folder / f"{verifier.key_id.hex()}.key").unlink(missing_ok=True)
 
     def promote(self, verifier: Verifier) -> None:
         """Append ``verifier`` to the ring, making it the current signing key."""

@@ -141,10 +141,13 @@ class Ledger:
             ledger.keys.add(Signer.generate(key_name(origin)))
         return ledger
 
-    @property
-    def origin(self) -> str:
+    def _require_store(self) -> None:
         if not self.store.exists():
             raise VestigeError(f"no ledger in {self.store.url}: run `vestige init` first")
+
+    @property
+    def origin(self) -> str:
+        self._require_store()
         with self.store.reader() as r:
             origin = r.meta("origin")
         if origin is None:
@@ -243,17 +246,18 @@ class Ledger:
         origin = self.origin
         old = self.keys.signer()
         new = Signer.generate(old.name)
-        entry = rotation_entry(origin, old, new.verifier)
-        record = Record(merkle.leaf_hash(canonicalize(entry)), canonicalize(entry))
+        canonical = canonicalize(rotation_entry(origin, old, new.verifier))
         self.keys.store_private(new)
-        # The checkpoint that includes the rotation is signed by both keys.
-        self._append_batch(origin, [record], [old, new])
+        # The checkpoint that includes the rotation is the last the old key signs.
+        self._append_batch(origin, [Record(merkle.leaf_hash(canonical), canonical)], [old, new])
         self.keys.promote(new.verifier)
+        self.keys.forget_private(old.verifier)
         return new.verifier
 
     # -- proofs -------------------------------------------------------------
 
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
+        self._require_store()
         with self.store.reader() as r:
             head = r.latest_checkpoint()
             if head is None:
@@ -273,6 +277,7 @@ class Ledger:
         return InclusionProof(seq, size, entry.leaf_hash, entry.canonical, path, note)
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
+        self._require_store()
         with self.store.reader() as r:
             if not 0 < old_size <= new_size <= r.size():
                 raise VestigeError(

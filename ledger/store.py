@@ -89,13 +89,13 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_postgres = url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
-        if self.is_postgres:
+        self.path = None if self.is_postgres else Path(url.removeprefix("sqlite:///"))
+        if self.path is None:
             sa_url = "postgresql+psycopg://" + url.split("://", 1)[1]
             self.engine = sqlalchemy.create_engine(sa_url, pool_pre_ping=True)
         else:
-            path = Path(url.removeprefix("sqlite:///"))
             self.engine = sqlalchemy.create_engine(
-                f"sqlite:///{path}", connect_args={"timeout": 120, "isolation_level": None}
+                f"sqlite:///{self.path}", connect_args={"timeout": 120, "isolation_level": None}
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -118,6 +118,8 @@ class Store:
             conn.commit()
 
     def exists(self) -> bool:
+        if self.path is not None and not self.path.exists():
+            return False  # connecting would create an empty file
         return sqlalchemy.inspect(self.engine).has_table(EntryRow.__tablename__)
 
     # -- connections --------------------------------------------------------

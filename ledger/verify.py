@@ -1,11 +1,14 @@
 """Full replay of a ledger: chain, tree, stored nodes, checkpoints and keys.
 
-Lifecycle of a replay: trust starts from the anchor keys; each entry is
-re-hashed (leaf, chain) and added to a compact range whose completed subtrees
-must equal the tree nodes stored with the entry; each valid key-rotation entry extends
-trust; whenever the replay reaches a checkpoint's size, the checkpoint's
-signature (by a key trusted at that point), origin and root are checked. All
-stored checkpoints matching the replayed tree is what makes each later one an
+Lifecycle of a replay: trust starts from the anchor keys, all active. Each
+entry is re-hashed (leaf, chain) and added to a compact range whose completed
+subtrees must equal the tree nodes stored with the entry. A valid key-rotation
+entry, signed by an active key, makes the new key active and retires the old
+one, which may then sign only checkpoints up to the size that includes the
+rotation (our policy: a rotated-out key cannot vouch for anything later).
+Whenever the replay reaches a checkpoint's size, the checkpoint's signature (by
+a key allowed at that size), origin and root are checked. All stored
+checkpoints matching the replayed tree is what makes each later one an
 append-only extension of the earlier.
 
 The first failing check stops the replay and names the first entry it cannot
@@ -66,7 +69,12 @@ class Replay:
 
 def replay(r: Replay) -> VerifyResult:
     """Replay everything; raise :class:`IntegrityError` at the first failure."""
-    trusted = list(r.anchors)
+    # key -> the largest tree size it may sign (None: active, no limit)
+    trusted: dict[Verifier, int | None] = dict.fromkeys(r.anchors)
+
+    def signers_at(size: int) -> list[Verifier]:
+        return [key for key, limit in trusted.items() if limit is None or size <= limit]
+
     pending = sorted(r.checkpoints, key=lambda c: c.size)
     external = sorted(((_note_size(note), note) for note in r.external), key=lambda e: e[0])
     edge: list[bytes] = []  # the compact range: one subtree per set bit of size
@@ -80,7 +88,7 @@ def replay(r: Replay) -> VerifyResult:
         while pending and pending[0].size == size:
             stored = pending.pop(0)
             try:
-                cp = check_note(stored.note, r.origin, trusted)
+                cp = check_note(stored.note, r.origin, signers_at(size))
             except InputError as exc:
                 raise IntegrityError(vouched, f"checkpoint at size {size}: {exc}") from None
             if cp.size != size or stored.root != cp.root:
@@ -93,7 +101,7 @@ def replay(r: Replay) -> VerifyResult:
         while external and external[0][0] == size:
             try:
                 # Checked now, so keys announced by rotation before `size` count.
-                cp = check_note(external.pop(0)[1], r.origin, trusted)
+                cp = check_note(external.pop(0)[1], r.origin, signers_at(size))
             except InputError as exc:
                 raise IntegrityError(0, f"the given checkpoint is not valid: {exc}") from None
             if cp.root != root:
@@ -131,7 +139,10 @@ def replay(r: Replay) -> VerifyResult:
         edge.append(node)
         size = seq + 1
         if canonical.startswith(_ROTATION_PREFIX):
-            trusted.append(_rotation(r.origin, seq, canonical, trusted))
+            active = [key for key, limit in trusted.items() if limit is None]
+            old, new = _rotation(r.origin, seq, canonical, active)
+            trusted[old] = seq + 1
+            trusted[new] = None
         if size == stop:
             stop = reach(size)
         if progress is not None and not seq & 0x3FFF:
@@ -150,7 +161,7 @@ def replay(r: Replay) -> VerifyResult:
         )
     if vouched != size:
         raise IntegrityError(vouched, "entries after the last checkpoint are not signed by any")
-    return VerifyResult(size, merkle.fold_range(edge), len(r.checkpoints), trusted)
+    return VerifyResult(size, merkle.fold_range(edge), len(r.checkpoints), list(trusted))
 
 
 def _note_size(note: str) -> int:
@@ -159,8 +170,10 @@ def _note_size(note: str) -> int:
     return Checkpoint.parse(text).size
 
 
-def _rotation(origin: str, seq: int, canonical: bytes, trusted: list[Verifier]) -> Verifier:
+def _rotation(
+    origin: str, seq: int, canonical: bytes, active: list[Verifier]
+) -> tuple[Verifier, Verifier]:
     try:
-        return rotation_signer(origin, orjson.loads(canonical)[ROTATION_MEMBER], trusted)
+        return rotation_signer(origin, orjson.loads(canonical)[ROTATION_MEMBER], active)
     except (InputError, orjson.JSONDecodeError) as exc:
         raise IntegrityError(seq, f"invalid key rotation: {exc}") from None

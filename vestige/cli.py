@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import orjson
+import psycopg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger import IntegrityError, Ledger, Verifier, VestigeError, verify_inclusion_proof
 from vestige.config import Config
@@ -29,7 +32,7 @@ prove_app = typer.Typer(help="Produce inclusion and consistency proofs.", no_arg
 app.add_typer(keys_app, name="keys")
 app.add_typer(prove_app, name="prove")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 _state: dict[str, Any] = {}
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document.")]
@@ -271,8 +274,9 @@ def verify_proof(
 def main() -> None:
     try:
         app()
-    except VestigeError as exc:
+    except (VestigeError, SQLAlchemyError, sqlite3.Error, psycopg.Error) as exc:
         if _state.get("verbose"):
             raise
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        message = str(exc) if isinstance(exc, VestigeError) else f"database: {exc}"
+        err.print(f"error: {message.splitlines()[0]}", markup=False, highlight=False)
         sys.exit(2)
