@@ -228,21 +228,21 @@ def prove_inclusion(
     as_json: JsonFlag = False,
 ) -> None:
     """Prove that entry SEQ is in the signed tree."""
-    proof = _ledger().prove_inclusion(seq, size)
-    if as_json:
-        _print_json(proof.to_json())
-    else:
-        print(json.dumps(proof.to_json(), indent=2))
+    _print_proof(_ledger().prove_inclusion(seq, size).to_json(), as_json)
 
 
 @prove_app.command("consistency")
 def prove_consistency(old: int, new: int, as_json: JsonFlag = False) -> None:
     """Prove that the tree of size NEW extends the tree of size OLD."""
-    proof = _ledger().prove_consistency(old, new)
+    _print_proof(_ledger().prove_consistency(old, new).to_json(), as_json)
+
+
+def _print_proof(document: dict[str, object], as_json: bool) -> None:
+    """One line with --json (to save as a file); indented for a person otherwise."""
     if as_json:
-        _print_json(proof.to_json())
+        _print_json(document)
     else:
-        print(json.dumps(proof.to_json(), indent=2))
+        print(json.dumps(document, indent=2))
 
 
 @app.command("verify-proof")
