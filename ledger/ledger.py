@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -142,17 +143,15 @@ class Ledger:
         return ledger
 
     def _require_store(self) -> None:
+        self.origin  # noqa: B018  # raises, with advice, when there is no ledger yet
+
+    @functools.cached_property
+    def origin(self) -> str:
+        """The log's origin line; fixed when the store was created, so read once."""
         if not self.store.exists():
             raise VestigeError(f"no ledger in {self.store.url}: run `vestige init` first")
-
-    @property
-    def origin(self) -> str:
-        self._require_store()
         with self.store.reader() as r:
-            origin = r.meta("origin")
-        if origin is None:
-            raise VestigeError("the store has no origin: run `vestige init` first")
-        return origin
+            return self._origin_of(r)
 
     # -- append -------------------------------------------------------------
 
@@ -289,11 +288,11 @@ class Ledger:
 
     def _sign_at(self, r: Reader, size: int) -> str:
         root = merkle.fold_range(_subtree_hashes(r, merkle.perfect_subtrees(0, size)))
-        body = Checkpoint(self.origin_of(r), size, root).body()
+        body = Checkpoint(self.origin, size, root).body()
         return sign_note(body, [self.keys.signer()])
 
     @staticmethod
-    def origin_of(r: Reader) -> str:
+    def _origin_of(r: Reader) -> str:
         origin = r.meta("origin")
         if origin is None:
             raise VestigeError("the store has no origin: run `vestige init` first")
@@ -317,8 +316,9 @@ class Ledger:
         witness checkpoint is always among them when present.
         """
         trusted = anchors if anchors else self.anchors()
+        self._require_store()
         with self.store.reader() as r:
-            origin = self.origin_of(r)
+            origin = self._origin_of(r)  # from the snapshot being verified, never cached
             notes = list(external_notes)
             witness = self._witness_path(origin)
             if witness.exists():
