@@ -42,10 +42,14 @@ DEFAULT_BATCH = 5_000
 
 @dataclass(frozen=True)
 class Record:
-    """One entry to append: canonical bytes plus the key that makes reruns idempotent."""
+    """One entry to append: canonical bytes, their leaf hash, and the idempotency key.
+
+    Build it with :meth:`of` or :meth:`keyed`, which compute the leaf hash once.
+    """
 
     key: bytes
     canonical: bytes
+    leaf: bytes
 
     @classmethod
     def of(
@@ -56,9 +60,15 @@ class Record:
             raise InputError(f"the member {ROTATION_MEMBER!r} is reserved for key rotation")
         if canonical is None:
             canonical = canonicalize(value)
+        return cls.keyed(canonical, key)
+
+    @classmethod
+    def keyed(cls, canonical: bytes, key: str | None = None) -> Record:
+        """A record of canonical bytes; the key defaults to the content (the leaf hash)."""
+        leaf = merkle.leaf_hash(canonical)
         if key is None:
-            return cls(merkle.leaf_hash(canonical), canonical)
-        return cls(hashlib.sha256(b"key\x00" + key.encode()).digest(), canonical)
+            return cls(leaf, canonical, leaf)
+        return cls(hashlib.sha256(b"key\x00" + key.encode()).digest(), canonical, leaf)
 
 
 @dataclass(frozen=True)
@@ -213,7 +223,7 @@ class Ledger:
         sha256 = hashlib.sha256
         # merkle.CompactRange.append, inlined: this loop is the append hot path.
         for seq, record in enumerate(records, start=size):
-            leaf = sha256(b"\x00" + record.canonical).digest()
+            leaf = record.leaf
             chain = sha256(chain + leaf).digest()
             node, completed, index = leaf, b"", seq
             while index & 1:
@@ -248,7 +258,7 @@ class Ledger:
         canonical = canonicalize(rotation_entry(origin, old, new.verifier))
         self.keys.store_private(new)
         # The checkpoint that includes the rotation is the last the old key signs.
-        self._append_batch(origin, [Record(merkle.leaf_hash(canonical), canonical)], [old, new])
+        self._append_batch(origin, [Record.keyed(canonical)], [old, new])
         self.keys.promote(new.verifier)
         self.keys.forget_private(old.verifier)
         return new.verifier
@@ -257,7 +267,9 @@ class Ledger:
 
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
         self._require_store()
-        with self.store.reader() as r:
+        # No snapshot needed: entries, their tree nodes and checkpoints never
+        # change, and a checkpoint is committed with the entries it covers.
+        with self.store.reader(snapshot=False) as r:
             head = r.latest_checkpoint()
             if head is None:
                 raise VestigeError("the ledger has no checkpoint yet")
@@ -271,13 +283,13 @@ class Ledger:
             if entry is None:
                 raise IntegrityError(seq, "entry is missing from the store")
             path = _range_hashes(r, merkle.inclusion_ranges(seq, size))
-            stored = r.checkpoint_at(size)
+            stored = head if size == head.size else r.checkpoint_at(size)
             note = stored.note if stored else self._sign_at(r, size)
         return InclusionProof(seq, size, entry.leaf_hash, entry.canonical, path, note)
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
         self._require_store()
-        with self.store.reader() as r:
+        with self.store.reader(snapshot=False) as r:
             if not 0 < old_size <= new_size <= r.size():
                 raise VestigeError(
                     f"no consistency proof from {old_size} to {new_size} "

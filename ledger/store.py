@@ -92,7 +92,7 @@ class Store:
         self.path = None if self.is_postgres else Path(url.removeprefix("sqlite:///"))
         if self.path is None:
             sa_url = "postgresql+psycopg://" + url.split("://", 1)[1]
-            self.engine = sqlalchemy.create_engine(sa_url, pool_pre_ping=True)
+            self.engine = sqlalchemy.create_engine(sa_url)
         else:
             self.engine = sqlalchemy.create_engine(
                 f"sqlite:///{self.path}", connect_args={"timeout": 120, "isolation_level": None}
@@ -149,18 +149,21 @@ class Store:
             conn.commit()
 
     @contextmanager
-    def reader(self) -> Iterator[Reader]:
-        """A read-only snapshot of the ledger."""
+    def reader(self, snapshot: bool = True) -> Iterator[Reader]:
+        """Read-only access: one snapshot of the ledger, or (cheaper) none."""
         with self._connection() as conn:
-            cur = conn.cursor()
-            if self.is_postgres:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            else:
-                cur.execute("BEGIN")
+            if self.is_postgres and not snapshot:
+                conn.autocommit = True  # no BEGIN/ROLLBACK round trips
+            elif self.is_postgres:
+                conn.cursor().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            elif snapshot:
+                conn.cursor().execute("BEGIN")
             try:
                 yield Reader(self, conn)
             finally:
                 conn.rollback()
+                if self.is_postgres:
+                    conn.autocommit = False
 
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
