@@ -216,7 +216,8 @@ class Ledger:
     ) -> StoredCheckpoint:
         """Insert ``records`` after the head; return the checkpoint of the new head."""
         size = w.size()
-        edge = _head_range(w, size).hashes
+        # The right edge of the tree: one perfect subtree per set bit of size.
+        edge = _subtree_hashes(w, merkle.perfect_subtrees(0, size))
         chain = w.chain_head()
         now = _now()
         rows = []
@@ -233,14 +234,13 @@ class Ledger:
             edge.append(node)
             rows.append((seq, record.key, record.canonical, leaf, chain, completed, now))
         w.insert_entries(rows)
-        compact = merkle.CompactRange.of(size + len(records), edge)
-        root = compact.root()
-        existing = None if records else w.checkpoint_at(compact.size)
+        size, root = size + len(records), merkle.fold_range(edge)
+        existing = None if records else w.checkpoint_at(size)
         if existing is not None:
             return existing
-        note = sign_note(Checkpoint(origin, compact.size, root).body(), signers)
-        w.insert_checkpoint(compact.size, root, note, now)
-        return StoredCheckpoint(compact.size, root, note, now)
+        note = sign_note(Checkpoint(origin, size, root).body(), signers)
+        w.insert_checkpoint(size, root, note, now)
+        return StoredCheckpoint(size, root, note, now)
 
     def checkpoint(self) -> StoredCheckpoint:
         """Sign and store a checkpoint of the current head (if it has none yet)."""
@@ -389,12 +389,9 @@ def _subtree_hashes(r: Reader, keys: list[merkle.NodeKey]) -> list[bytes]:
     return [found[key] for key in keys]
 
 
-def _head_range(r: Reader, size: int) -> merkle.CompactRange:
-    return merkle.CompactRange.of(size, _subtree_hashes(r, merkle.perfect_subtrees(0, size)))
-
-
 def _range_hashes(r: Reader, ranges: list[tuple[int, int]]) -> list[bytes]:
     """Hashes of proof ranges, read with one lookup of all their perfect subtrees."""
     per_range = [merkle.perfect_subtrees(lo, hi) for lo, hi in ranges]
-    hashes = dict(zip(sum(per_range, []), _subtree_hashes(r, sum(per_range, [])), strict=True))
+    keys = [key for subtrees in per_range for key in subtrees]
+    hashes = dict(zip(keys, _subtree_hashes(r, keys), strict=True))
     return [merkle.fold_range([hashes[key] for key in keys]) for keys in per_range]

@@ -21,7 +21,6 @@ __all__ = [
     "CompactRange",
     "NodeKey",
     "chain_hash",
-    "completion_order",
     "consistency_ranges",
     "fold_range",
     "inclusion_ranges",
@@ -53,15 +52,6 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def chain_hash(previous: bytes, leaf: bytes) -> bytes:
     """Our hash chain: SHA-256(previous chain hash || leaf hash)."""
     return hashlib.sha256(previous + leaf).digest()
-
-
-def completion_order(level: int, index: int) -> int:
-    """A sort key that lists perfect subtrees in the order appends complete them.
-
-    A subtree is complete when its last leaf arrives; among subtrees completed
-    by the same leaf, lower levels come first.
-    """
-    return ((((index + 1) << level) - 1) << 6) | level
 
 
 def _split(size: int) -> int:
@@ -201,13 +191,6 @@ class CompactRange:
 
     size: int = 0
     hashes: list[bytes] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, size: int, hashes: Sequence[bytes]) -> CompactRange:
-        """Rebuild from the hashes of ``perfect_subtrees(0, size)``."""
-        if len(hashes) != size.bit_count():
-            raise ValueError(f"a tree of size {size} has {size.bit_count()} edge subtrees")
-        return cls(size, list(hashes))
 
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
         """Add one leaf; return every perfect subtree it completes, lowest level first."""
