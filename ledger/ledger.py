@@ -192,7 +192,10 @@ class Ledger:
     def _append_batch(
         self, origin: str, batch: list[Record], signers: list[Signer]
     ) -> AppendResult:
-        unique = list({record.key: record for record in batch}.values())
+        first_of_key: dict[bytes, Record] = {}
+        for record in batch:
+            first_of_key.setdefault(record.key, record)  # the first occurrence wins
+        unique = list(first_of_key.values())
         # Optimistic: new records rarely collide, so look keys up only after a
         # unique-key violation has rolled the first attempt back.
         for look_up in (False, True):

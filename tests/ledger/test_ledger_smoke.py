@@ -35,3 +35,14 @@ def test_append_prove_verify(make_ledger: Callable[..., Ledger]) -> None:
 
         old_cp = Checkpoint.parse(split_note(old_root)[0])
         assert merkle.verify_consistency(old, 40, old_cp.root, again.root, c.proof)
+
+
+def test_first_record_of_a_key_wins(make_ledger: Callable[..., Ledger]) -> None:
+    ledger = make_ledger()
+    first = Record.of({"id": "evt-1", "v": "first"}, key="evt-1")
+    later = Record.of({"id": "evt-1", "v": "redelivered"}, key="evt-1")
+    result = ledger.append([first, Record.of({"id": "evt-2"}), later])
+    assert (result.appended, result.duplicates, result.size) == (2, 1, 2)
+    assert ledger.prove_inclusion(0).canonical == first.canonical
+    again = ledger.append([later])
+    assert (again.appended, again.duplicates) == (0, 1)
