@@ -220,27 +220,30 @@ class Reader:
         for level, index in keys:
             wanted.setdefault(((index + 1) << level) - 1, []).append((level, index))
         found: dict[merkle.NodeKey, bytes] = {}
-        seqs = list(wanted)
-        for start in range(0, len(seqs), 500):
-            chunk = seqs[start : start + 500]
+        for seq, leaf, tree_nodes in self._select_in("seq, leaf_hash, tree_nodes", "seq", wanted):
+            for level, index in wanted[seq]:
+                node = (
+                    bytes(leaf) if level == 0 else bytes(tree_nodes[(level - 1) * 32 : level * 32])
+                )
+                if len(node) == merkle.HASH_SIZE:
+                    found[(level, index)] = node
+        return found
+
+    def _select_in(self, columns: str, key: str, values: Iterable[Any]) -> list[Any]:
+        """Entry rows whose ``key`` is among ``values``, in bounded-size IN lists."""
+        values = list(values)
+        rows: list[Any] = []
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
             marks = ",".join("?" * len(chunk))
             self._cur.execute(
                 self._store._sql(
-                    f"SELECT seq, leaf_hash, tree_nodes FROM {EntryRow.__tablename__} "
-                    f"WHERE seq IN ({marks})"
+                    f"SELECT {columns} FROM {EntryRow.__tablename__} WHERE {key} IN ({marks})"
                 ),
                 tuple(chunk),
             )
-            for seq, leaf, tree_nodes in self._cur.fetchall():
-                for level, index in wanted[seq]:
-                    node = (
-                        bytes(leaf)
-                        if level == 0
-                        else bytes(tree_nodes[(level - 1) * 32 : level * 32])
-                    )
-                    if len(node) == merkle.HASH_SIZE:
-                        found[(level, index)] = node
-        return found
+            rows += self._cur.fetchall()
+        return rows
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         self._cur.execute(
@@ -292,18 +295,7 @@ class Writer(Reader):
         self._cur = cur
 
     def existing_keys(self, keys: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            self._cur.execute(
-                self._store._sql(
-                    f"SELECT idem_key FROM {EntryRow.__tablename__} WHERE idem_key IN ({marks})"
-                ),
-                tuple(chunk),
-            )
-            found.update(bytes(row[0]) for row in self._cur.fetchall())
-        return found
+        return {bytes(row[0]) for row in self._select_in("idem_key", "idem_key", keys)}
 
     def insert_entries(
         self, rows: Sequence[tuple[int, bytes, bytes, bytes, bytes, bytes, str]]
