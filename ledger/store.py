@@ -5,8 +5,9 @@ streaming reads) talk to the DB driver directly, always with bound parameters.
 
 Writers serialize on one lock so the chain stays linear across processes:
 SQLite ``BEGIN IMMEDIATE``; PostgreSQL ``LOCK TABLE ... SHARE ROW EXCLUSIVE``
-(which conflicts with itself and with inserts, not with readers). Readers take
-one snapshot (a deferred SQLite read transaction; PostgreSQL REPEATABLE READ).
+(which conflicts with itself and with inserts, not with readers). Verify reads
+one snapshot (a deferred SQLite read transaction; PostgreSQL REPEATABLE READ);
+proofs read without one, since stored rows never change.
 """
 
 from __future__ import annotations
