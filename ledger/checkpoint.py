@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ledger.errors import InputError
 from ledger.merkle import HASH_SIZE
+from ledger.note import split_note
 
 __all__ = ["Checkpoint"]
 
@@ -28,6 +29,15 @@ class Checkpoint:
 
     def body(self) -> str:
         return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+
+    @classmethod
+    def claimed_by(cls, note: str) -> Checkpoint:
+        """The checkpoint a signed note carries, its signatures NOT checked.
+
+        Only for deciding when or whether to check it; trust needs verify.check_note.
+        """
+        text, _ = split_note(note)
+        return cls.parse(text)
 
     @classmethod
     def parse(cls, text: str) -> Checkpoint:

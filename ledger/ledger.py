@@ -24,7 +24,7 @@ from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint
 from ledger.errors import InputError, IntegrityError, VestigeError
 from ledger.keys import ROTATION_MEMBER, KeyRing, rotation_entry
-from ledger.note import Signer, Verifier, sign_note, split_note
+from ledger.note import Signer, Verifier, sign_note
 from ledger.store import Reader, Store, StoredCheckpoint, Writer, is_unique_violation
 from ledger.verify import Replay, VerifyResult, replay
 
@@ -293,10 +293,11 @@ class Ledger:
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
         self._require_store()
         with self.store.reader(snapshot=False) as r:
-            if not 0 < old_size <= new_size <= r.size():
+            size = r.size()
+            if not 0 < old_size <= new_size <= size:
                 raise VestigeError(
                     f"no consistency proof from {old_size} to {new_size} "
-                    f"(the ledger has {r.size()} entries; sizes start at 1)"
+                    f"(the ledger has {size} entries; sizes start at 1)"
                 )
             path = _range_hashes(r, merkle.consistency_ranges(old_size, new_size))
         return ConsistencyProof(old_size, new_size, path)
@@ -362,8 +363,7 @@ class Ledger:
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if path.exists():
-                kept, _ = split_note(path.read_text())
-                if Checkpoint.parse(kept).size >= latest.size:
+                if Checkpoint.claimed_by(path.read_text()).size >= latest.size:
                     return
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(latest.note)
@@ -395,6 +395,6 @@ def _subtree_hashes(r: Reader, keys: list[merkle.NodeKey]) -> list[bytes]:
 def _range_hashes(r: Reader, ranges: list[tuple[int, int]]) -> list[bytes]:
     """Hashes of proof ranges, read with one lookup of all their perfect subtrees."""
     per_range = [merkle.perfect_subtrees(lo, hi) for lo, hi in ranges]
-    keys = [key for subtrees in per_range for key in subtrees]
-    hashes = dict(zip(keys, _subtree_hashes(r, keys), strict=True))
-    return [merkle.fold_range([hashes[key] for key in keys]) for keys in per_range]
+    every = [key for subtrees in per_range for key in subtrees]
+    hashes = dict(zip(every, _subtree_hashes(r, every), strict=True))
+    return [merkle.fold_range([hashes[key] for key in subtrees]) for subtrees in per_range]

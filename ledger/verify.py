@@ -27,7 +27,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.errors import InputError, IntegrityError
 from ledger.keys import ROTATION_MEMBER, rotation_signer
-from ledger.note import Verifier, open_note, split_note
+from ledger.note import Verifier, open_note
 from ledger.store import StoredCheckpoint
 
 __all__ = ["Replay", "VerifyResult", "check_note", "replay"]
@@ -76,7 +76,9 @@ def replay(r: Replay) -> VerifyResult:
         return [key for key, limit in trusted.items() if limit is None or size <= limit]
 
     pending = sorted(r.checkpoints, key=lambda c: c.size)
-    external = sorted(((_note_size(note), note) for note in r.external), key=lambda e: e[0])
+    external = sorted(
+        ((Checkpoint.claimed_by(note).size, note) for note in r.external), key=lambda e: e[0]
+    )
     edge: list[bytes] = []  # the compact range: one subtree per set bit of size
     chain = merkle.GENESIS_CHAIN
     vouched = 0  # entries [0, vouched) are covered by a verified checkpoint
@@ -162,12 +164,6 @@ def replay(r: Replay) -> VerifyResult:
     if vouched != size:
         raise IntegrityError(vouched, "entries after the last checkpoint are not signed by any")
     return VerifyResult(size, merkle.fold_range(edge), len(r.checkpoints), list(trusted))
-
-
-def _note_size(note: str) -> int:
-    """The tree size a checkpoint note claims, read before its signature is checked."""
-    text, _ = split_note(note)
-    return Checkpoint.parse(text).size
 
 
 def _rotation(

@@ -18,7 +18,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger import IntegrityError, Ledger, Verifier, VestigeError, verify_inclusion_proof
+from ledger import (
+    DEFAULT_BATCH,
+    IntegrityError,
+    Ledger,
+    Verifier,
+    VestigeError,
+    verify_inclusion_proof,
+)
 from vestige.config import Config
 from vestige.lines import DEFAULT_MAX_LINE, Rejected, records
 
@@ -107,7 +114,9 @@ def append(
         typer.Option(help="Member whose value is the idempotency key (default: the content)."),
     ] = None,
     max_line_bytes: Annotated[int, typer.Option(help="Longest line accepted.")] = DEFAULT_MAX_LINE,
-    batch_size: Annotated[int, typer.Option(min=1, help="Entries per atomic batch.")] = 5_000,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Entries per atomic batch.")
+    ] = DEFAULT_BATCH,
 ) -> None:
     """Append each JSON object of FILE as one entry; bad lines are reported, not appended."""
     ledger = _ledger()
