@@ -1,0 +1,159 @@
+"""The normalized event: what every source becomes before it is appended.
+
+Two layers: :class:`Extracted` is what a source parser reads out of one record
+(pure, no I/O); :class:`Event` adds what the pipeline knows (when it was
+observed, the raw record after redaction, its digest). ``schemas/event.v1.json``
+is generated from :class:`Event`; see ``ingest.schemas``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "EVENT_SCHEMA",
+    "Actor",
+    "ActorKind",
+    "CorrelationKeys",
+    "Event",
+    "Extracted",
+    "Ocsf",
+    "Outcome",
+    "SignatureCheck",
+    "SignatureStatus",
+    "KEY_KINDS",
+]
+
+EVENT_SCHEMA = "vestige.event.v1"
+
+# Correlation key kinds (DESIGN.md "Normalized event"); `vestige events --key KIND=VALUE`.
+KEY_KINDS = (
+    "workspace_id",
+    "task_id",
+    "ticket",
+    "repo",
+    "branch",
+    "commit",
+    "credential_id",
+    "session_id",
+    "run_id",
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActorKind(StrEnum):
+    HUMAN = "human"
+    AGENT = "agent"
+    SERVICE = "service"
+    UNKNOWN = "unknown"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    UNKNOWN = "unknown"
+
+
+class Actor(_Frozen):
+    """Who acted. ``id`` is the most specific stable identifier the source gives."""
+
+    kind: ActorKind = ActorKind.UNKNOWN
+    id: str | None = None
+    display: str | None = None
+    credential_id: str | None = None
+    spiffe_id: str | None = None
+    oidc_sub: str | None = None
+
+
+class CorrelationKeys(_Frozen):
+    """Values the reconstruction engine links events by.
+
+    Each kind holds a list: one GitHub push names several commits and tickets.
+    Values are sorted and unique so equal events serialize equally.
+    """
+
+    workspace_id: list[str] = Field(default_factory=list)
+    task_id: list[str] = Field(default_factory=list)
+    ticket: list[str] = Field(default_factory=list)
+    repo: list[str] = Field(default_factory=list)
+    branch: list[str] = Field(default_factory=list)
+    commit: list[str] = Field(default_factory=list)
+    credential_id: list[str] = Field(default_factory=list)
+    session_id: list[str] = Field(default_factory=list)
+    run_id: list[str] = Field(default_factory=list)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _sorted_unique(cls, value: list[str]) -> list[str]:
+        return sorted({v for v in value if v})
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(kind, value) for every key, in a fixed order."""
+        return [(kind, value) for kind in KEY_KINDS for value in getattr(self, kind)]
+
+
+class Ocsf(_Frozen):
+    """OCSF 1.x class and activity, so an export can be OCSF.
+
+    Classes used: 3001 Account Change, 3002 Authentication, 3003 Authorize Session,
+    3005 User Access Management, 6001 Web Resources Activity, 6002 Application
+    Lifecycle, 6003 API Activity, 6005 Datastore Activity. activity_id 99 = Other,
+    0 = Unknown (OCSF convention).
+    """
+
+    class_uid: int
+    activity_id: int
+
+
+class SignatureStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    UNSIGNED = "unsigned"
+
+
+class SignatureCheck(_Frozen):
+    """The result of checking an upstream signature; a failure is evidence, not an error."""
+
+    status: SignatureStatus
+    method: Literal["ed25519", "sigstore", "hmac-sha256"] | None = None
+    identity: str | None = None
+    key_id: str | None = None
+    reason: str | None = None
+
+
+class Extracted(_Frozen):
+    """What a source parser extracts from one record."""
+
+    source: str
+    source_event_id: str = Field(min_length=1, max_length=1024)
+    occurred_at: str  # RFC 3339 UTC with a Z suffix; see ingest.fields.utc
+    actor: Actor = Actor()
+    action: str
+    target: str | None = None
+    outcome: Outcome = Outcome.UNKNOWN
+    keys: CorrelationKeys = CorrelationKeys()
+    risk: list[str] = Field(default_factory=list)
+    ocsf: Ocsf
+    signature: SignatureCheck | None = None
+    # Source-specific facts a gap rule needs and the keys do not carry
+    # (forced push, lease TTL, access key type, lifecycle data, ...).
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Event(Extracted):
+    """One normalized event as stored in the ledger (``schemas/event.v1.json``)."""
+
+    schema_: Literal["vestige.event.v1"] = Field(EVENT_SCHEMA, alias="schema")
+    observed_at: str
+    # SHA-256 (hex) of the RFC 8785 bytes of the record as received, before redaction:
+    # whoever holds the original can show this event came from it.
+    raw_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    raw: dict[str, Any]
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
