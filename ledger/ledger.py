@@ -177,7 +177,7 @@ class Ledger:
         appended = duplicates = 0
         result = None
         for batch in _batches(records, batch_size):
-            result = self._append_batch(origin, batch, signers)
+            result = self._append_batch(origin, batch, signers)[0]
             appended += result.appended
             duplicates += result.duplicates
             if progress is not None:
@@ -189,9 +189,13 @@ class Ledger:
             return AppendResult(0, 0, size, head.root if head else merkle.EMPTY_ROOT)
         return AppendResult(appended, duplicates, result.size, result.root)
 
+    def append_batch(self, batch: list[Record]) -> list[Record]:
+        """Append one batch atomically; return the records that were new (not duplicates)."""
+        return self._append_batch(self.origin, batch, [self.keys.signer()])[1]
+
     def _append_batch(
         self, origin: str, batch: list[Record], signers: list[Signer]
-    ) -> AppendResult:
+    ) -> tuple[AppendResult, list[Record]]:
         first_of_key: dict[bytes, Record] = {}
         for record in batch:
             first_of_key.setdefault(record.key, record)  # the first occurrence wins
@@ -211,7 +215,8 @@ class Ledger:
                     raise
                 continue
             self._witness(origin, head)
-            return AppendResult(len(fresh), len(batch) - len(fresh), head.size, head.root)
+            counts = AppendResult(len(fresh), len(batch) - len(fresh), head.size, head.root)
+            return counts, fresh
         raise AssertionError("unreachable")
 
     def _write(

@@ -268,6 +268,24 @@ class Reader:
         )
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
 
+    def canonicals(self, seqs: Iterable[int]) -> dict[int, bytes]:
+        """Canonical bytes of the given entries (missing ones are absent)."""
+        return {int(s): bytes(c) for s, c in self._select_in("seq, canonical", "seq", seqs)}
+
+    def stream_canonical(self, after: int) -> Iterator[tuple[int, bytes]]:
+        """(seq, canonical) of every entry past ``after``, by seq, in bounded memory."""
+        sql = f"SELECT seq, canonical FROM {EntryRow.__tablename__} WHERE seq > ? ORDER BY seq"
+        return cast(Iterator[tuple[int, bytes]], self._stream(sql, (after,)))
+
+    def _stream(self, sql: str, params: tuple[object, ...] = ()) -> Iterator[Any]:
+        if self._store.is_postgres:
+            cur = self._conn.cursor(name="vestige_stream")
+            cur.itersize = _STREAM_CHUNK
+        else:
+            cur = self._conn.cursor()
+        cur.execute(self._store._sql(sql), params)
+        return iter(cur)
+
     def stream_entries(self) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
         """(seq, canonical, leaf_hash, chain_hash, tree_nodes) by seq, in bounded memory.
 
@@ -278,13 +296,7 @@ class Reader:
             "SELECT seq, canonical, leaf_hash, chain_hash, tree_nodes "
             f"FROM {EntryRow.__tablename__} ORDER BY seq"
         )
-        if self._store.is_postgres:
-            cur = self._conn.cursor(name="vestige_stream_entries")
-            cur.itersize = _STREAM_CHUNK
-        else:
-            cur = self._conn.cursor()
-        cur.execute(sql)
-        return cast(Iterator[tuple[int, bytes, bytes, bytes, bytes]], iter(cur))
+        return cast(Iterator[tuple[int, bytes, bytes, bytes, bytes]], self._stream(sql))
 
 
 class Writer(Reader):

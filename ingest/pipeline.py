@@ -1,0 +1,273 @@
+"""From decoded records to ledger entries: detect -> extract -> redact -> append, or quarantine.
+
+Lifecycle of one batch: records are normalized in memory, then appended in one
+ledger transaction (duplicates of ``(source, source_event_id)`` are skipped by the
+ledger's idempotency key), then the batch's rejects are written to the quarantine.
+A crash loses at most the uncommitted batch; a rerun appends it and skips the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ingest.framing import DEFAULT_MAX_RECORD, Frame, frames, input_files, open_input
+from ingest.interface import Context, InvalidRecord, Source
+from ingest.model import EVENT_SCHEMA, Extracted
+from ingest.redact import Redactor
+from ingest.storage import IngestStore, Quarantined, now
+from ingest.sources import SOURCES, detect
+from ledger import InputError, Ledger, Record, canonicalize
+
+__all__ = ["AUTO", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"]
+
+AUTO = "auto"
+UNKNOWN_SOURCE = "unknown"  # where `auto` could not tell the format
+DEFAULT_BATCH = 1000
+
+
+def idempotency_key(source: str, source_event_id: str) -> str:
+    """The ledger key that makes ``(source, source_event_id)`` unique."""
+    return f"event\x00{source}\x00{source_event_id}"
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    appended: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.appended += other.appended
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+
+    def to_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Summary:
+    """What an ingest run did: totals and per source. read = appended + duplicates + quarantined."""
+
+    by_source: dict[str, Counts] = field(default_factory=dict)
+
+    def of(self, source: str) -> Counts:
+        return self.by_source.setdefault(source, Counts())
+
+    @property
+    def total(self) -> Counts:
+        total = Counts()
+        for counts in self.by_source.values():
+            total.add(counts)
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.total.to_json(),
+            "by_source": {name: c.to_json() for name, c in sorted(self.by_source.items())},
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One record's fate: appended, duplicate, or quarantined (with the reason)."""
+
+    source: str
+    status: str
+    source_event_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class _Pending:
+    """Records normalized but not yet committed, and rejects not yet quarantined."""
+
+    records: list[tuple[str, str, Record]] = field(default_factory=list)
+    rejects: list[Quarantined] = field(default_factory=list)
+
+
+class Pipeline:
+    """Normalizes records and appends them; one instance per process."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        redactor: Redactor,
+        store: IngestStore | None = None,
+        sources: Mapping[str, Source] = SOURCES,
+        batch_size: int = DEFAULT_BATCH,
+        max_record_bytes: int = DEFAULT_MAX_RECORD,
+    ) -> None:
+        self.ledger = ledger
+        self.redactor = redactor
+        self.store = store or IngestStore(ledger.store)
+        self.sources = sources
+        self.batch_size = batch_size
+        self.max_record_bytes = max_record_bytes
+        self.store.create()
+        self.trust = self.store.trust()
+
+    # -- one record ---------------------------------------------------------
+
+    def source_for(self, name: str, value: Mapping[str, Any], context: Context) -> Source:
+        if name == AUTO:
+            found = detect(value, context, self.sources)
+            if found is None:
+                raise InvalidRecord("format not recognised by any source")
+            return found
+        return self.sources[name]
+
+    def normalize(
+        self, source: Source, value: dict[str, Any], context: Context
+    ) -> tuple[str, Record]:
+        """(source_event_id, ledger record) of one source record, or :class:`InvalidRecord`."""
+        extracted = source.extract(value, context)
+        try:
+            raw_canonical = canonicalize(value)
+        except InputError as exc:
+            raise InvalidRecord(str(exc)) from exc
+        record = self._record(extracted, value, hashlib.sha256(raw_canonical).hexdigest())
+        return extracted.source_event_id, record
+
+    def _record(self, extracted: Extracted, raw: dict[str, Any], raw_sha256: str) -> Record:
+        doc = extracted.model_dump(mode="json")
+        doc.update(schema=EVENT_SCHEMA, observed_at=now(), raw_sha256=raw_sha256, raw=raw)
+        canonical = canonicalize(doc)
+        if self.redactor.needs_walk(canonical):
+            doc, findings = self.redactor.redact(doc)
+            if findings:
+                doc["risk"] = sorted({*doc["risk"], "secret_exposed"})
+                doc["attributes"]["secrets"] = [f.to_json() for f in findings]
+                canonical = canonicalize(doc)
+        key = idempotency_key(extracted.source, extracted.source_event_id)
+        return Record.keyed(canonical, key)
+
+    def _quarantine_row(
+        self, source: str, origin: str, position: str, reason: str, raw: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> Quarantined:
+        return Quarantined(
+            source=source,
+            origin=origin,
+            position=position,
+            reason=reason[:2000],
+            raw=self.redactor.redact_bytes(raw),
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            headers=orjson.dumps(dict(headers or {})).decode(),
+        )
+
+    def _take(
+        self, name: str, frame: Frame, context: Context, pending: _Pending
+    ) -> tuple[str, str | None, str | None]:
+        """Normalize one frame into ``pending``: (source, source_event_id, reject reason)."""
+        source_name = UNKNOWN_SOURCE if name == AUTO else name
+        reason = frame.error
+        if frame.value is not None:
+            try:
+                source = self.source_for(name, frame.value, context)
+                source_name = source.name
+                event_id, record = self.normalize(source, frame.value, context)
+            except InvalidRecord as exc:
+                reason = str(exc)
+            except RecursionError:
+                reason = "record is nested too deeply"
+            else:
+                pending.records.append((source_name, event_id, record))
+                return source_name, event_id, None
+        raw = frame.raw or orjson.dumps(frame.value)
+        pending.rejects.append(
+            self._quarantine_row(source_name, context.origin, frame.position, reason or "?", raw,
+                                 context.headers)
+        )
+        return source_name, None, reason
+
+    def _commit(self, pending: _Pending) -> set[bytes]:
+        """Append the pending records and quarantine the rejects; the idempotency keys appended."""
+        fresh: set[bytes] = set()
+        if pending.records:
+            appended = self.ledger.append_batch([record for _, _, record in pending.records])
+            fresh = {record.key for record in appended}
+        self.store.quarantine(pending.rejects)
+        return fresh
+
+    # -- files --------------------------------------------------------------
+
+    def ingest_paths(
+        self,
+        name: str,
+        paths: Iterable[Path],
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Summary:
+        """Ingest files and directory trees; ``progress(bytes done, bytes total)``."""
+        files = list(input_files(list(paths)))
+        total = sum(path.stat().st_size for path in files)
+        summary = Summary()
+        pending = _Pending()
+        done = 0
+        for path in files:
+            context = Context(origin=str(path), trust=self.trust)
+            with open_input(path) as (stream, raw_file):
+                for frame in frames(stream, self.max_record_bytes):
+                    source_name, _, _ = self._take(name, frame, context, pending)
+                    summary.of(source_name).read += 1
+                    if len(pending.records) + len(pending.rejects) >= self.batch_size:
+                        self._settle(pending, summary)
+                        pending = _Pending()
+                        if progress is not None:
+                            progress(done + raw_file.tell(), total)
+            done += path.stat().st_size
+        self._settle(pending, summary)
+        if progress is not None:
+            progress(total, total)
+        self.store.catch_up()
+        return summary
+
+    def _settle(self, pending: _Pending, summary: Summary) -> None:
+        fresh = self._commit(pending)
+        for source_name, _, record in pending.records:
+            counts = summary.of(source_name)
+            if record.key in fresh:
+                counts.appended += 1
+            else:
+                counts.duplicates += 1
+        for reject in pending.rejects:
+            summary.of(reject.source).quarantined += 1
+
+    # -- deliveries (HTTP) --------------------------------------------------
+
+    def ingest_values(
+        self, name: str, values: Iterable[Frame], context: Context
+    ) -> list[Outcome]:
+        """Ingest already-framed records in one batch; committed when this returns."""
+        pending = _Pending()
+        taken = [self._take(name, frame, context, pending) for frame in values]
+        fresh = self._commit(pending)
+        keys = {event_id: record.key for _, event_id, record in pending.records}
+        outcomes = []
+        for source_name, event_id, reason in taken:
+            if event_id is None:
+                outcomes.append(Outcome(source_name, "quarantined", reason=reason))
+            else:
+                status = "appended" if keys[event_id] in fresh else "duplicate"
+                outcomes.append(Outcome(source_name, status, event_id))
+        self.store.catch_up()
+        return outcomes
+
+    def quarantine_only(
+        self, source: str, origin: str, position: str, reason: str, raw: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record a rejected delivery (bad signature, oversized, malformed)."""
+        self.store.quarantine(
+            [self._quarantine_row(source, origin, position, reason, raw, headers)]
+        )
+

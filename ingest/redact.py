@@ -1,0 +1,143 @@
+"""Finding and redacting secrets before anything is stored.
+
+A secret is replaced by ``[REDACTED:<kind>:<fingerprint>]``; the fingerprint is
+HMAC-SHA256 under a per-home salt (truncated to 128 bits), so the same secret
+seen twice still correlates while the stored text reveals nothing that can be
+brute-forced without the salt. Two detectors:
+- by member name (``sessionToken``, ``password``, ...): the whole value is secret;
+- by value shape (GitHub tokens, private key blocks, bearer tokens, Vault
+  tokens, JWTs, AWS session tokens): only the matching text is replaced.
+Values that are already HMACs (Vault audit ``hmac-sha256:...``) are left alone.
+A whole-record scan of the canonical bytes decides whether a walk is needed at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Finding", "Redactor", "load_salt"]
+
+_SENSITIVE_MEMBERS = (
+    r"secret_?access_?key|aws_?secret(?:_?key)?|session_?token|secret_?key|password|passwd"
+    r"|client_?secret|private_?key|api_?key|access_?token|refresh_?token|id_?token|authorization"
+)
+_NAME = re.compile(rf"(?i)^(?:{_SENSITIVE_MEMBERS})$")
+_VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "private-key",
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.|\\n|\n)*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+    ),
+    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})\b"),
+    ("bearer-token", r"(?i:\bbearer)\s+[A-Za-z0-9\-._~+/]{16,}=*"),
+    ("vault-token", r"\bhv[sbr]\.[A-Za-z0-9_-]{24,}"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    # STS session tokens start with these encodings of their protobuf header.
+    ("aws-session-token", r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|FQoGZXIvYXdzE)[A-Za-z0-9/+=]{40,}"),
+    ("aws-secret-access-key", r"(?i:aws_secret_access_key)\s*[=:]\s*[A-Za-z0-9/+]{40}"),
+)
+_VALUE = re.compile("|".join(f"(?P<{k.replace('-', '_')}>{p})" for k, p in _VALUE_PATTERNS))
+# One pass over a record's JSON text: any secret-named member or secret-shaped value.
+_SCAN = re.compile(
+    rf'(?i:"(?:{_SENSITIVE_MEMBERS})":)|{"|".join(p for _, p in _VALUE_PATTERNS)}'.encode()
+)
+_HMACED = "hmac-sha256:"
+# What sources print in place of a secret they withheld themselves: not an exposure.
+_PLACEHOLDER = re.compile(r"^(?:HIDDEN_DUE_TO_SECURITY_REASONS|[^A-Za-z0-9]*|<?redacted>?)$", re.I)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    path: str
+    fingerprint: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "path": self.path, "fingerprint": self.fingerprint}
+
+
+def load_salt(home: Path) -> bytes:
+    """The home's redaction salt (32 random bytes, file mode 0600), created on first use."""
+    path = home / "redaction.salt"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, os.urandom(32))
+    finally:
+        os.close(fd)
+    return path.read_bytes()
+
+
+@dataclass
+class Redactor:
+    salt: bytes = field(repr=False)
+
+    def fingerprint(self, secret: str) -> str:
+        digest = hmac.new(self.salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def needs_walk(self, json_text: bytes) -> bool:
+        """Could ``json_text`` hold a secret? False means it certainly holds none we detect."""
+        return _SCAN.search(json_text) is not None
+
+    def redact(self, value: Any) -> tuple[Any, list[Finding]]:
+        """A copy of ``value`` with secrets replaced, and what was found where."""
+        findings: list[Finding] = []
+        return self._walk(value, "$", findings), findings
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """Secret-shaped text replaced in bytes that are not (valid) JSON, for quarantine."""
+
+        def replace(match: re.Match[bytes]) -> bytes:
+            secret = match.group(0).decode("utf-8", "replace")
+            if secret.startswith('"'):
+                return match.group(0)  # a member name alone; its value is not isolated
+            return self._mark("secret", secret).encode()
+
+        return _SCAN.sub(replace, data)
+
+    def _mark(self, kind: str, secret: str) -> str:
+        return f"[REDACTED:{kind}:{self.fingerprint(secret)}]"
+
+    def _walk(self, value: Any, path: str, findings: list[Finding]) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                where = f"{path}.{key}"
+                if _NAME.match(key) and isinstance(item, str) and _is_secret_text(item):
+                    out[key] = self._replace_whole(key, item, where, findings)
+                    continue
+                out[key] = self._walk(item, where, findings)
+            return out
+        if isinstance(value, list):
+            return [self._walk(item, f"{path}[{i}]", findings) for i, item in enumerate(value)]
+        if isinstance(value, str) and not value.startswith(_HMACED):
+            return self._replace_shapes(value, path, findings)
+        return value
+
+    def _replace_whole(self, key: str, secret: str, path: str, findings: list[Finding]) -> str:
+        kind = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+", "-", key).strip("-").lower()
+        mark = self._mark(kind, secret)
+        findings.append(Finding(kind, path, self.fingerprint(secret)))
+        return mark
+
+    def _replace_shapes(self, text: str, path: str, findings: list[Finding]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            kind = (match.lastgroup or "secret").replace("_", "-")
+            findings.append(Finding(kind, path, self.fingerprint(match.group(0))))
+            return self._mark(kind, match.group(0))
+
+        return _VALUE.sub(replace, text)
+
+
+def _is_secret_text(text: str) -> bool:
+    return not (text.startswith(("[REDACTED:", _HMACED)) or _PLACEHOLDER.match(text) is not None)

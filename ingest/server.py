@@ -1,0 +1,157 @@
+"""The HTTP collector: GitHub and Jira webhooks, CloudEvents, health.
+
+A delivery is answered 2xx only after its events are committed to the ledger (the
+pipeline call returns after the commit); a duplicate delivery is answered 200 and
+appended once. Rejections are quarantined before they are answered: 401 for a
+missing or bad signature or token, 413 for an oversized body, 400 for a body that
+is not a valid record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ingest.collectors import CollectorTokens, valid_hub_signature
+from ingest.framing import Frame
+from ingest.interface import Context
+from ingest.pipeline import Outcome, Pipeline
+from ingest.storage import now
+
+__all__ = ["ServeConfig", "create_app"]
+
+DEFAULT_MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    github_secret: bytes | None = None
+    jira_secret: bytes | None = None
+    max_body: int = DEFAULT_MAX_BODY
+
+
+class _Rejected(Exception):  # noqa: N818  # control flow inside the app only
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig) -> FastAPI:
+    app = FastAPI(title="vestige collector", docs_url=None, redoc_url=None)
+
+    async def body_of(request: Request, source: str, route: str) -> bytes:
+        """The body, refusing (and quarantining the first bytes of) one over the limit."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > config.max_body:
+            await reject(request, source, route, 413, f"body of {declared} bytes exceeds "
+                         f"the limit of {config.max_body}", b"")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > config.max_body:
+                await reject(request, source, route, 413,
+                             f"body exceeds the limit of {config.max_body} bytes",
+                             b"".join(chunks)[:65536])
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def reject(
+        request: Request, source: str, route: str, status: int, reason: str, raw: bytes
+    ) -> NoReturn:
+        headers = _safe_headers(request)
+        position = headers.get("x-github-delivery") or headers.get("ce-id") or now()
+        await run_in_threadpool(
+            pipeline.quarantine_only, source, f"http:{route}", position, reason, raw, headers
+        )
+        raise _Rejected(status, reason)
+
+    async def deliver(request: Request, source: str, route: str, body: bytes,
+                      many: bool = False) -> JSONResponse:
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            await reject(request, source, route, 400, f"invalid JSON: {exc}", body)
+        values = value if many and isinstance(value, list) else [value]
+        headers = {**_safe_headers(request), "x-vestige-received-at": now()}
+        position = headers.get("x-github-delivery") or headers.get("x-atlassian-webhook-identifier")
+        frames = [
+            Frame(position or f"item {i}", item if isinstance(item, dict) else None,
+                  None if isinstance(item, dict) else "expected a JSON object",
+                  orjson.dumps(item))
+            for i, item in enumerate(values)
+        ]
+        context = Context(origin=f"http:{route}", headers=headers, trust=pipeline.trust)
+        outcomes = await run_in_threadpool(pipeline.ingest_values, source, frames, context)
+        status = 400 if any(o.status == "quarantined" for o in outcomes) else 200
+        return JSONResponse(
+            {"results": [_outcome_json(o) for o in outcomes]}, status_code=status
+        )
+
+    @app.exception_handler(_Rejected)
+    async def rejected(_request: Request, exc: _Rejected) -> JSONResponse:
+        return JSONResponse({"error": exc.reason}, status_code=exc.status)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        size = await run_in_threadpool(_ledger_size, pipeline)
+        return {"ok": True, "ledger_size": size}
+
+    @app.post("/hooks/github")
+    async def github(request: Request) -> JSONResponse:
+        route = "/hooks/github"
+        body = await body_of(request, "github", route)
+        if config.github_secret is None:
+            await reject(request, "github", route, 503, "no GitHub webhook secret configured", body)
+        elif not valid_hub_signature(
+            config.github_secret, body, request.headers.get("x-hub-signature-256")
+        ):
+            await reject(request, "github", route, 401,
+                         "missing or bad X-Hub-Signature-256", body)
+        return await deliver(request, "github", route, body)
+
+    @app.post("/hooks/jira")
+    async def jira(request: Request) -> JSONResponse:
+        route = "/hooks/jira"
+        body = await body_of(request, "jira", route)
+        # Jira Cloud signs with a secret when one is set on the webhook; Server does not.
+        if config.jira_secret is not None and not valid_hub_signature(
+            config.jira_secret, body, request.headers.get("x-hub-signature")
+        ):
+            await reject(request, "jira", route, 401, "missing or bad X-Hub-Signature", body)
+        return await deliver(request, "jira", route, body)
+
+    @app.post("/v1/events")
+    async def events(request: Request) -> JSONResponse:
+        route = "/v1/events"
+        body = await body_of(request, "agent", route)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or tokens.collector_of(token.strip()) is None:
+            await reject(request, "agent", route, 401, "missing or unknown bearer token", body)
+        return await deliver(request, "agent", route, body, many=True)
+
+    return app
+
+
+def _ledger_size(pipeline: Pipeline) -> int:
+    with pipeline.ledger.store.reader(snapshot=False) as reader:
+        return reader.size()
+
+
+def _safe_headers(request: Request) -> dict[str, str]:
+    """Headers worth keeping as evidence; credentials are never stored."""
+    return {
+        name.lower(): value
+        for name, value in request.headers.items()
+        if name.lower() not in {"authorization", "cookie", "proxy-authorization"}
+    }
+
+
+def _outcome_json(outcome: Outcome) -> dict[str, Any]:
+    return {k: v for k, v in outcome.__dict__.items() if v is not None}

@@ -1,0 +1,236 @@
+"""Reading and writing ingest's own tables (see ``ingest.tables``), over the ledger's store.
+
+SQL goes through SQLAlchemy Core: every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+
+from ingest.interface import Trust
+from ingest.model import EVENT_SCHEMA
+from ingest.tables import (
+    TABLES,
+    CatalogEvent,
+    CatalogKey,
+    QuarantineRow,
+    ResolutionRow,
+    TrustRow,
+)
+from ledger import Store
+
+__all__ = ["IngestStore", "Quarantined", "now"]
+
+_Q = QuarantineRow.__table__  # type: ignore[attr-defined]
+_R = ResolutionRow.__table__  # type: ignore[attr-defined]
+_T = TrustRow.__table__  # type: ignore[attr-defined]
+_E = CatalogEvent.__table__  # type: ignore[attr-defined]
+_K = CatalogKey.__table__  # type: ignore[attr-defined]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A record to quarantine (``raw`` already redacted)."""
+
+    source: str
+    origin: str
+    position: str
+    reason: str
+    raw: bytes
+    raw_sha256: str
+    size: int
+    headers: str = "{}"
+
+
+class IngestStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+        self._created = False
+
+    def create(self) -> None:
+        if not self._created:
+            SQLModel.metadata.create_all(self.engine, tables=TABLES)
+            self._created = True
+
+    def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        dialect = postgresql if self.store.is_postgres else sqlite
+        return dialect.insert(table).on_conflict_do_nothing()
+
+    # -- quarantine ---------------------------------------------------------
+
+    def quarantine(self, rows: Sequence[Quarantined]) -> None:
+        """Store rejected records; a record already quarantined is not stored twice."""
+        if not rows:
+            return
+        self.create()
+        received = now()
+        values = [{**row.__dict__, "received_at": received} for row in rows]
+        with self.engine.begin() as conn:
+            conn.execute(self._insert_ignoring_duplicates(_Q), values)
+
+    def quarantined(
+        self, include_resolved: bool = False, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        self.create()
+        query = (
+            sa.select(
+                _Q.c.id,
+                _Q.c.source,
+                _Q.c.origin,
+                _Q.c.position,
+                _Q.c.reason,
+                _Q.c.size,
+                _Q.c.received_at,
+                _R.c.source_event_id.label("resolved_as"),
+            )
+            .join(_R, _R.c.quarantine_id == _Q.c.id, isouter=True)
+            .order_by(_Q.c.id)
+            .limit(limit)
+        )
+        if not include_resolved:
+            query = query.where(_R.c.quarantine_id.is_(None))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def quarantined_record(self, record_id: int) -> dict[str, Any] | None:
+        self.create()
+        query = (
+            sa.select(_Q, _R.c.source_event_id.label("resolved_as"))
+            .join(_R, _R.c.quarantine_id == _Q.c.id, isouter=True)
+            .where(_Q.c.id == record_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
+    def resolve(self, record_id: int, source_event_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert_ignoring_duplicates(_R),
+                [
+                    {
+                        "quarantine_id": record_id,
+                        "source_event_id": source_event_id,
+                        "resolved_at": now(),
+                    }
+                ],
+            )
+
+    # -- trust --------------------------------------------------------------
+
+    def add_trust(self, kind: str, value: str, issuer: str = "", key_id: str = "") -> None:
+        self.create()
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert_ignoring_duplicates(_T),
+                [
+                    {
+                        "kind": kind,
+                        "value": value,
+                        "issuer": issuer,
+                        "key_id": key_id,
+                        "added_at": now(),
+                    }
+                ],
+            )
+
+    def trust_rows(self) -> list[dict[str, Any]]:
+        self.create()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_T).order_by(_T.c.added_at, _T.c.value))
+            return [dict(row._mapping) for row in rows]
+
+    def trust(self) -> Trust:
+        ed25519: dict[str, list[str]] = {}
+        sigstore: list[tuple[str, str]] = []
+        for row in self.trust_rows():
+            if row["kind"] == "ed25519":
+                ed25519.setdefault(row["key_id"], []).append(row["value"])
+            else:
+                sigstore.append((row["value"], row["issuer"]))
+        return Trust({k: tuple(v) for k, v in ed25519.items()}, tuple(sigstore))
+
+    # -- catalogue ----------------------------------------------------------
+
+    def catch_up(self, batch: int = 5000) -> int:
+        """Index ledger entries appended since the last call; returns how many were events."""
+        self.create()
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.max(_E.c.seq))).scalar()
+        # Non-event entries (key rotations, plain appends) are not indexed, so `last`
+        # may trail the head: rescanning those few is harmless.
+        indexed = 0
+        with self.store.reader(snapshot=False) as reader:
+            events: list[dict[str, Any]] = []
+            keys: list[dict[str, Any]] = []
+            for seq, canonical in reader.stream_canonical(-1 if last is None else last):
+                doc = orjson.loads(canonical)
+                if not isinstance(doc, dict) or doc.get("schema") != EVENT_SCHEMA:
+                    continue
+                events.append(
+                    {
+                        "seq": seq,
+                        "source": doc["source"],
+                        "source_event_id": doc["source_event_id"],
+                        "occurred_at": doc["occurred_at"],
+                    }
+                )
+                keys += [
+                    {"seq": seq, "kind": kind, "value": value}
+                    for kind, values in doc["keys"].items()
+                    for value in values
+                ]
+                if len(events) >= batch:
+                    indexed += self._index(events, keys)
+                    events, keys = [], []
+            indexed += self._index(events, keys)
+        return indexed
+
+    def _index(self, events: list[dict[str, Any]], keys: list[dict[str, Any]]) -> int:
+        if events:
+            with self.engine.begin() as conn:
+                conn.execute(self._insert_ignoring_duplicates(_E), events)
+                if keys:
+                    conn.execute(self._insert_ignoring_duplicates(_K), keys)
+        return len(events)
+
+    def find_events(
+        self,
+        source: str | None = None,
+        keys: Iterable[tuple[str, str]] = (),
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = 100,
+    ) -> list[tuple[int, bytes]]:
+        """(seq, canonical) of matching events, by time then seq. All key filters must match."""
+        self.catch_up()
+        query = sa.select(_E.c.seq).order_by(_E.c.occurred_at, _E.c.seq)
+        if source is not None:
+            query = query.where(_E.c.source == source)
+        if since is not None:
+            query = query.where(_E.c.occurred_at >= since)
+        if until is not None:
+            query = query.where(_E.c.occurred_at < until)
+        for kind, value in keys:
+            match = sa.select(_K.c.seq).where(_K.c.kind == kind, _K.c.value == value)
+            query = query.where(_E.c.seq.in_(match))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            seqs = [int(row[0]) for row in conn.execute(query)]
+        with self.store.reader() as reader:
+            found = reader.canonicals(seqs)
+        return [(seq, found[seq]) for seq in seqs]
