@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from typing import Any
 
 import orjson
 import psycopg
@@ -117,7 +118,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.url, args.dump, args.home)))
         return
 
-    results: dict[str, object] = {"count": args.count, "load_average": os.getloadavg()}
+    results: dict[str, Any] = {"count": args.count, "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="vestige-bench-") as tmp_name:
         tmp = Path(tmp_name)
         dump = tmp / "trail.json"
@@ -139,7 +140,7 @@ def main() -> None:
         results["stores"] = rows
         if args.big_gb:
             big = tmp / "big.json"
-            per_record = results["dump_bytes"] / args.count  # type: ignore[operator]
+            per_record = dump.stat().st_size / args.count
             write_dump(big, int(args.big_gb * 1e9 / per_record))
             dump.unlink()
             sys.stderr.write(f"peak RSS of a {big.stat().st_size / 1e9:.2f} GB dump...\n")

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 import ijson
 import orjson
@@ -72,7 +72,9 @@ def open_input(path: Path) -> Iterator[tuple[BinaryIO, BinaryIO]]:
 
 def frames(stream: BinaryIO, limit: int = DEFAULT_MAX_RECORD) -> Iterator[Frame]:
     """The records in ``stream``; see the module docstring for the shapes."""
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    buffered = (
+        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream))
+    )
     first = _first_byte(buffered)
     if first == b"[":
         yield from _stream_items(buffered, "item", "item")
@@ -96,7 +98,7 @@ def frames(stream: BinaryIO, limit: int = DEFAULT_MAX_RECORD) -> Iterator[Frame]
     yield from _stream_items(_Chain(head + rest, buffered), "Records.item", "Records")
 
 
-def _first_byte(stream: io.BufferedReader) -> bytes:
+def _first_byte(stream: io.BufferedReader[Any]) -> bytes:
     while True:
         chunk = stream.peek(1)
         if not chunk:
@@ -158,7 +160,11 @@ def _document(data: bytes) -> Iterator[Frame]:
     yield from _records_of(value, "document", data)
 
 
-def _stream_items(stream: BinaryIO, prefix: str, label: str) -> Iterator[Frame]:
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _stream_items(stream: _Readable, prefix: str, label: str) -> Iterator[Frame]:
     counting = _Counting(stream)
     index = -1
     try:
@@ -184,7 +190,7 @@ def _excerpt(stream: BinaryIO) -> bytes:
 class _Counting:
     """Counts bytes handed to the JSON parser and keeps the last chunk for evidence."""
 
-    def __init__(self, inner: BinaryIO) -> None:
+    def __init__(self, inner: _Readable) -> None:
         self._inner = inner
         self.offset = 0
         self.last = b""

@@ -9,7 +9,7 @@ is generated from :class:`Event`; see ``ingest.schemas``.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -27,7 +27,7 @@ __all__ = [
     "KEY_KINDS",
 ]
 
-EVENT_SCHEMA = "vestige.event.v1"
+EVENT_SCHEMA: Final = "vestige.event.v1"
 
 # Correlation key kinds (DESIGN.md "Normalized event"); `vestige events --key KIND=VALUE`.
 KEY_KINDS = (

@@ -20,8 +20,8 @@ from ingest.framing import DEFAULT_MAX_RECORD, Frame, frames, input_files, open_
 from ingest.interface import Context, InvalidRecord, Source
 from ingest.model import EVENT_SCHEMA, Extracted
 from ingest.redact import Redactor
-from ingest.storage import IngestStore, Quarantined, now
 from ingest.sources import SOURCES, detect
+from ingest.storage import IngestStore, Quarantined, now
 from ledger import InputError, Ledger, Record, canonicalize
 
 __all__ = ["AUTO", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"]
@@ -151,7 +151,12 @@ class Pipeline:
         return Record.keyed(canonical, key)
 
     def _quarantine_row(
-        self, source: str, origin: str, position: str, reason: str, raw: bytes,
+        self,
+        source: str,
+        origin: str,
+        position: str,
+        reason: str,
+        raw: bytes,
         headers: Mapping[str, str] | None = None,
     ) -> Quarantined:
         return Quarantined(
@@ -185,8 +190,9 @@ class Pipeline:
                 return source_name, event_id, None
         raw = frame.raw or orjson.dumps(frame.value)
         pending.rejects.append(
-            self._quarantine_row(source_name, context.origin, frame.position, reason or "?", raw,
-                                 context.headers)
+            self._quarantine_row(
+                source_name, context.origin, frame.position, reason or "?", raw, context.headers
+            )
         )
         return source_name, None, reason
 
@@ -214,7 +220,9 @@ class Pipeline:
         pending = _Pending()
         done = 0
         for path in files:
-            context = Context(origin=str(path), trust=self.trust)
+            # Records without a time of their own fall back to when we read them.
+            received = {"x-vestige-received-at": now()}
+            context = Context(origin=str(path), headers=received, trust=self.trust)
             with open_input(path) as (stream, raw_file):
                 for frame in frames(stream, self.max_record_bytes):
                     source_name, _, _ = self._take(name, frame, context, pending)
@@ -236,6 +244,7 @@ class Pipeline:
         for source_name, _, record in pending.records:
             counts = summary.of(source_name)
             if record.key in fresh:
+                fresh.discard(record.key)  # a repeat within the batch is a duplicate
                 counts.appended += 1
             else:
                 counts.duplicates += 1
@@ -244,30 +253,34 @@ class Pipeline:
 
     # -- deliveries (HTTP) --------------------------------------------------
 
-    def ingest_values(
-        self, name: str, values: Iterable[Frame], context: Context
-    ) -> list[Outcome]:
+    def ingest_values(self, name: str, values: Iterable[Frame], context: Context) -> list[Outcome]:
         """Ingest already-framed records in one batch; committed when this returns."""
         pending = _Pending()
         taken = [self._take(name, frame, context, pending) for frame in values]
         fresh = self._commit(pending)
-        keys = {event_id: record.key for _, event_id, record in pending.records}
+        records = iter(pending.records)
         outcomes = []
         for source_name, event_id, reason in taken:
             if event_id is None:
                 outcomes.append(Outcome(source_name, "quarantined", reason=reason))
-            else:
-                status = "appended" if keys[event_id] in fresh else "duplicate"
-                outcomes.append(Outcome(source_name, status, event_id))
+                continue
+            key = next(records)[2].key
+            outcomes.append(Outcome(source_name, "appended" if key in fresh else "duplicate",
+                                    event_id))  # fmt: skip
+            fresh.discard(key)  # a repeat within the delivery is a duplicate
         self.store.catch_up()
         return outcomes
 
     def quarantine_only(
-        self, source: str, origin: str, position: str, reason: str, raw: bytes,
+        self,
+        source: str,
+        origin: str,
+        position: str,
+        reason: str,
+        raw: bytes,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Record a rejected delivery (bad signature, oversized, malformed)."""
         self.store.quarantine(
             [self._quarantine_row(source, origin, position, reason, raw, headers)]
         )
-

@@ -49,16 +49,27 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         """The body, refusing (and quarantining the first bytes of) one over the limit."""
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > config.max_body:
-            await reject(request, source, route, 413, f"body of {declared} bytes exceeds "
-                         f"the limit of {config.max_body}", b"")
+            await reject(
+                request,
+                source,
+                route,
+                413,
+                f"body of {declared} bytes exceeds the limit of {config.max_body}",
+                b"",
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > config.max_body:
-                await reject(request, source, route, 413,
-                             f"body exceeds the limit of {config.max_body} bytes",
-                             b"".join(chunks)[:65536])
+                await reject(
+                    request,
+                    source,
+                    route,
+                    413,
+                    f"body exceeds the limit of {config.max_body} bytes",
+                    b"".join(chunks)[:65536],
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -72,8 +83,9 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         )
         raise _Rejected(status, reason)
 
-    async def deliver(request: Request, source: str, route: str, body: bytes,
-                      many: bool = False) -> JSONResponse:
+    async def deliver(
+        request: Request, source: str, route: str, body: bytes, many: bool = False
+    ) -> JSONResponse:
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -82,17 +94,18 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         headers = {**_safe_headers(request), "x-vestige-received-at": now()}
         position = headers.get("x-github-delivery") or headers.get("x-atlassian-webhook-identifier")
         frames = [
-            Frame(position or f"item {i}", item if isinstance(item, dict) else None,
-                  None if isinstance(item, dict) else "expected a JSON object",
-                  orjson.dumps(item))
+            Frame(
+                position or f"item {i}",
+                item if isinstance(item, dict) else None,
+                None if isinstance(item, dict) else "expected a JSON object",
+                orjson.dumps(item),
+            )
             for i, item in enumerate(values)
         ]
         context = Context(origin=f"http:{route}", headers=headers, trust=pipeline.trust)
         outcomes = await run_in_threadpool(pipeline.ingest_values, source, frames, context)
         status = 400 if any(o.status == "quarantined" for o in outcomes) else 200
-        return JSONResponse(
-            {"results": [_outcome_json(o) for o in outcomes]}, status_code=status
-        )
+        return JSONResponse({"results": [_outcome_json(o) for o in outcomes]}, status_code=status)
 
     @app.exception_handler(_Rejected)
     async def rejected(_request: Request, exc: _Rejected) -> JSONResponse:
@@ -112,8 +125,7 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         elif not valid_hub_signature(
             config.github_secret, body, request.headers.get("x-hub-signature-256")
         ):
-            await reject(request, "github", route, 401,
-                         "missing or bad X-Hub-Signature-256", body)
+            await reject(request, "github", route, 401, "missing or bad X-Hub-Signature-256", body)
         return await deliver(request, "github", route, body)
 
     @app.post("/hooks/jira")

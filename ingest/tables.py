@@ -19,7 +19,7 @@ class QuarantineRow(SQLModel, table=True):
     """A record that could not be ingested. ``raw`` is redacted; the same input twice is one row."""
 
     __tablename__ = "ingest_quarantine"
-    __table_args__ = (UniqueConstraint("source", "origin", "position", "raw_sha256"),)
+    __table_args__ = (UniqueConstraint("origin", "position", "raw_sha256"),)
     id: int | None = Field(default=None, primary_key=True, sa_type=_ID)
     source: str = Field(sa_type=Text)
     origin: str = Field(sa_type=Text)  # file path or http:<route>

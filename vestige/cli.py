@@ -280,6 +280,9 @@ def verify_proof(
         print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
 
 
+from vestige import cli_ingest  # noqa: E402, F401  # registers the ingest commands
+
+
 def main() -> None:
     try:
         app()

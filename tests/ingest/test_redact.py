@@ -15,7 +15,13 @@ from ingest.redact import Redactor, load_salt
 GITHUB_PAT = "ghp_" + "A1b2C3d4E5" * 4  # 40 characters after the prefix, a fake
 STS_TOKEN = "IQoJb3JpZ2luX2VjEKn//////////wEaCXVzLWVhc3QtMSJHMEUCIQD" + "x" * 60
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEA\n-----END OPENSSH PRIVATE KEY-----"
-SECRETS = [GITHUB_PAT, STS_TOKEN, PEM, "hvs.CAESIJ" + "q" * 30, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"]
+SECRETS = [
+    GITHUB_PAT,
+    STS_TOKEN,
+    PEM,
+    "hvs.CAESIJ" + "q" * 30,
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+]
 
 
 def _redactor() -> Redactor:
@@ -24,12 +30,19 @@ def _redactor() -> Redactor:
 
 def test_secrets_are_replaced_everywhere_and_fingerprinted() -> None:
     record = {
-        "responseElements": {"credentials": {"accessKeyId": "ASIAXAMPLE0000000000",
-                                              "sessionToken": STS_TOKEN,
-                                              "secretAccessKey": SECRETS[4]}},
+        "responseElements": {
+            "credentials": {
+                "accessKeyId": "ASIAXAMPLE0000000000",
+                "sessionToken": STS_TOKEN,
+                "secretAccessKey": SECRETS[4],
+            }
+        },
         "commits": [{"message": f"oops, pushed {GITHUB_PAT} by mistake"}],
         "config": {"key": PEM, "vault": f"token={SECRETS[3]}"},
-        "auth": {"client_token": "hmac-sha256:5b1f0c", "password": "HIDDEN_DUE_TO_SECURITY_REASONS"},
+        "auth": {
+            "client_token": "hmac-sha256:5b1f0c",
+            "password": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        },
     }
     redactor = _redactor()
     text = orjson.dumps(record)
@@ -52,15 +65,20 @@ def test_secrets_are_replaced_everywhere_and_fingerprinted() -> None:
     }
     # Same secret, same fingerprint: it still correlates across events.
     again, _ = redactor.redact({"other": {"sessionToken": STS_TOKEN}})
-    assert again["other"]["sessionToken"] == cleaned["responseElements"]["credentials"]["sessionToken"]
+    assert (
+        again["other"]["sessionToken"] == cleaned["responseElements"]["credentials"]["sessionToken"]
+    )
     # Another salt gives another fingerprint: the mark reveals nothing without it.
     other, _ = Redactor(b"\x08" * 32).redact({"sessionToken": STS_TOKEN})
     assert other["sessionToken"] != again["other"]["sessionToken"]
 
 
 def test_clean_records_are_not_walked() -> None:
-    record = {"eventName": "GetObject", "userIdentity": {"accessKeyId": "AKIAEXAMPLE000000000"},
-              "tokenType": "bearer"}
+    record = {
+        "eventName": "GetObject",
+        "userIdentity": {"accessKeyId": "AKIAEXAMPLE000000000"},
+        "tokenType": "bearer",
+    }
     assert not _redactor().needs_walk(orjson.dumps(record))
 
 

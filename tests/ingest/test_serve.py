@@ -62,6 +62,11 @@ def _cloudevent(n: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _cli_json(home: Path, db: str, *args: str) -> Any:
+    run = subprocess.run(vestige(home, db, *args), capture_output=True, check=True, env=ENV)
+    return json.loads(run.stdout)
+
+
 def _signed(body: bytes) -> str:
     return "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
 
@@ -144,15 +149,11 @@ def test_serve_acks_only_committed_deliveries(server: tuple[str, Path, str, str]
     ledger = Ledger(Store(db), home)
     result = ledger.verify()
     assert result.size == 3 + 3  # three pushes, three CloudEvents; nothing else
-    listed = subprocess.run(vestige(home, db, "events", "--json"), capture_output=True,
-                            check=True, env=ENV, cwd=home.parent)  # fmt: skip
-    events = json.loads(listed.stdout)["events"]
+    events = _cli_json(home, db, "events", "--json")["events"]
     assert sorted(e["source"] for e in events) == ["agent"] * 3 + ["github"] * 3
     assert {e["source_event_id"] for e in events if e["source"] == "github"} == set(deliveries)
 
-    quarantine = subprocess.run(vestige(home, db, "quarantine", "list", "--json"),
-                                capture_output=True, check=True, env=ENV, cwd=home.parent)  # fmt: skip
-    rows = json.loads(quarantine.stdout)["quarantined"]
+    rows = _cli_json(home, db, "quarantine", "list", "--json")["quarantined"]
     reasons = sorted(row["reason"].split(":")[0] for row in rows)
     assert len(rows) == 6, rows  # forged, unsigned, malformed, oversized, stranger, invalid
     assert reasons.count("missing or bad X-Hub-Signature-256") == 2
