@@ -5,7 +5,8 @@ SQL goes through SQLAlchemy Core: every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,21 @@ class IngestStore:
             SQLModel.metadata.create_all(self.engine, tables=TABLES)
             self._created = True
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        """One transaction. The ledger's SQLite connections run in driver autocommit
+        (the ledger issues its own BEGIN IMMEDIATE), so begin explicitly: otherwise
+        every row would be its own fsync'd commit."""
+        with self.engine.connect() as conn:
+            if not self.store.is_postgres:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
     def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
         dialect = postgresql if self.store.is_postgres else sqlite
         return dialect.insert(table).on_conflict_do_nothing()
@@ -78,7 +94,7 @@ class IngestStore:
         self.create()
         received = now()
         values = [{**row.__dict__, "received_at": received} for row in rows]
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(self._insert_ignoring_duplicates(_Q), values)
 
     def quarantined(
@@ -117,7 +133,7 @@ class IngestStore:
         return None if row is None else dict(row._mapping)
 
     def resolve(self, record_id: int, source_event_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 self._insert_ignoring_duplicates(_R),
                 [
@@ -133,7 +149,7 @@ class IngestStore:
 
     def add_trust(self, kind: str, value: str, issuer: str = "", key_id: str = "") -> None:
         self.create()
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 self._insert_ignoring_duplicates(_T),
                 [
@@ -201,7 +217,7 @@ class IngestStore:
 
     def _index(self, events: list[dict[str, Any]], keys: list[dict[str, Any]]) -> int:
         if events:
-            with self.engine.begin() as conn:
+            with self._transaction() as conn:
                 conn.execute(self._insert_ignoring_duplicates(_E), events)
                 if keys:
                     conn.execute(self._insert_ignoring_duplicates(_K), keys)
