@@ -1,5 +1,7 @@
 """Collectors that turn what real systems emit into normalized events.
 
+The HTTP collector is ``ingest.server`` (imported on demand: FastAPI is slow to load).
+
 Stages: framing (files, deliveries) -> a ``Source`` extracts -> the pipeline
 redacts secrets and appends to the ledger, or quarantines with a reason.
 """
@@ -10,7 +12,6 @@ from ingest.interface import Context, InvalidRecord, Source, Trust
 from ingest.model import Event, Extracted
 from ingest.pipeline import AUTO, Outcome, Pipeline, Summary, idempotency_key
 from ingest.redact import Redactor, load_salt
-from ingest.server import ServeConfig, create_app
 from ingest.sources import SOURCES, detect
 from ingest.storage import IngestStore
 
@@ -27,11 +28,9 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "Redactor",
-    "ServeConfig",
     "Source",
     "Summary",
     "Trust",
-    "create_app",
     "detect",
     "idempotency_key",
     "load_salt",

@@ -9,6 +9,7 @@ A crash loses at most the uncommitted batch; a rerun appends it and skips the re
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import orjson
 
 from ingest.framing import DEFAULT_MAX_RECORD, Frame, frames, input_files, open_input
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import EVENT_SCHEMA, Extracted
+from ingest.model import EVENT_SCHEMA, Extracted, document
 from ingest.redact import Redactor
 from ingest.sources import SOURCES, detect
 from ingest.storage import IngestStore, Quarantined, now
@@ -29,6 +30,10 @@ __all__ = ["AUTO", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"
 AUTO = "auto"
 UNKNOWN_SOURCE = "unknown"  # where `auto` could not tell the format
 DEFAULT_BATCH = 1000
+# Stands in for the raw record while the (small) event is canonicalized; random, so no
+# record can contain it.
+_RAW_SLOT = f"\x00raw-{secrets.token_hex(16)}\x00"
+_RAW_SLOT_JSON = canonicalize(_RAW_SLOT)
 
 
 def idempotency_key(source: str, source_event_id: str) -> str:
@@ -134,19 +139,32 @@ class Pipeline:
             raw_canonical = canonicalize(value)
         except InputError as exc:
             raise InvalidRecord(str(exc)) from exc
-        record = self._record(extracted, value, hashlib.sha256(raw_canonical).hexdigest())
-        return extracted.source_event_id, record
+        return extracted.source_event_id, self._record(extracted, value, raw_canonical)
 
-    def _record(self, extracted: Extracted, raw: dict[str, Any], raw_sha256: str) -> Record:
-        doc = extracted.model_dump(mode="json")
-        doc.update(schema=EVENT_SCHEMA, observed_at=now(), raw_sha256=raw_sha256, raw=raw)
-        canonical = canonicalize(doc)
-        if self.redactor.needs_walk(canonical):
+    def _record(self, extracted: Extracted, raw: dict[str, Any], raw_canonical: bytes) -> Record:
+        doc = document(extracted)
+        doc.update(
+            schema=EVENT_SCHEMA,
+            observed_at=now(),
+            raw_sha256=hashlib.sha256(raw_canonical).hexdigest(),
+            raw=_RAW_SLOT,
+        )
+        head = canonicalize(doc)
+        needs_walk = self.redactor.needs_walk
+        if needs_walk(head) or needs_walk(raw_canonical):
+            doc["raw"] = raw
             doc, findings = self.redactor.redact(doc)
             if findings:
                 doc["risk"] = sorted({*doc["risk"], "secret_exposed"})
-                doc["attributes"]["secrets"] = [f.to_json() for f in findings]
-                canonical = canonicalize(doc)
+                doc["attributes"] = {
+                    **doc["attributes"],
+                    "secrets": [f.to_json() for f in findings],
+                }
+            canonical = canonicalize(doc)
+        else:
+            # RFC 8785 encodes a member's value independently of its context, so the
+            # raw record's canonical bytes can take the place of the slot's.
+            canonical = head.replace(_RAW_SLOT_JSON, raw_canonical, 1)
         key = idempotency_key(extracted.source, extracted.source_event_id)
         return Record.keyed(canonical, key)
 
@@ -253,10 +271,18 @@ class Pipeline:
 
     # -- deliveries (HTTP) --------------------------------------------------
 
-    def ingest_values(self, name: str, values: Iterable[Frame], context: Context) -> list[Outcome]:
-        """Ingest already-framed records in one batch; committed when this returns."""
+    def ingest_values(
+        self, name: str, values: Iterable[Frame], context: Context, quarantine: bool = True
+    ) -> list[Outcome]:
+        """Ingest already-framed records in one batch; committed when this returns.
+
+        ``quarantine=False`` reports rejects without storing them (a retry of a
+        record that is already in the quarantine).
+        """
         pending = _Pending()
         taken = [self._take(name, frame, context, pending) for frame in values]
+        if not quarantine:
+            pending.rejects.clear()
         fresh = self._commit(pending)
         records = iter(pending.records)
         outcomes = []

@@ -23,16 +23,14 @@ import binascii
 import functools
 import json
 from collections.abc import Mapping
-from typing import Any, Final, Literal
-
-from sigstore.hashes import Hashed
-from sigstore.models import Bundle
-from sigstore.verify import Verifier as SigstoreVerifier
-from sigstore.verify import policy
-from sigstore_models.common.v1 import HashAlgorithm
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import ledger
 from ingest.interface import Trust
+
+if TYPE_CHECKING:  # sigstore is imported when a bundle is checked: it is slow to import
+    from sigstore.hashes import Hashed
+    from sigstore.verify import Verifier as SigstoreVerifier
 from ingest.model import SignatureCheck, SignatureStatus
 
 __all__ = ["check_sigstore_bundle", "check_task_record"]
@@ -130,6 +128,8 @@ def _trusted_verifiers(trust: Trust, key_id: str) -> list[ledger.Verifier]:
 @functools.cache
 def _sigstore_verifier(staging: bool) -> SigstoreVerifier:
     # Building a verifier parses the trusted root (certificates, log keys): slow, so once.
+    from sigstore.verify import Verifier as SigstoreVerifier
+
     if staging:
         return SigstoreVerifier.staging(offline=True)
     return SigstoreVerifier.production(offline=True)
@@ -152,6 +152,11 @@ def check_sigstore_bundle(
     """
     if not trust.sigstore:
         return _failed("sigstore", "no trusted Sigstore identity configured")
+    from sigstore.hashes import Hashed
+    from sigstore.models import Bundle
+    from sigstore.verify import policy
+    from sigstore_models.common.v1 import HashAlgorithm
+
     try:
         raw = json.dumps(bundle_json) if isinstance(bundle_json, Mapping) else bundle_json
         bundle = Bundle.from_json(raw)

@@ -21,7 +21,6 @@ from ingest import (
     IngestStore,
     Pipeline,
     Redactor,
-    ServeConfig,
     load_salt,
 )
 from ingest.framing import DEFAULT_MAX_RECORD
@@ -189,9 +188,14 @@ def quarantine_show(record_id: int, as_json: JsonFlag = False) -> None:
 @quarantine_app.command("retry")
 def quarantine_retry(
     record_ids: Annotated[list[int] | None, typer.Argument(help="Ids (default: all).")] = None,
+    source: Annotated[
+        str | None, typer.Option(help=f"Parse as this source or {AUTO} (default: as recorded).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Parse quarantined records again (after a fix or a trust change); append what now passes."""
+    """Parse quarantined records again (after a fix, or as another source); append what passes."""
+    if source is not None and source != AUTO and source not in SOURCES:
+        raise VestigeError(f"unknown source {source!r}")
     pipeline = _pipeline()
     store = pipeline.store
     ids = record_ids or [row["id"] for row in store.quarantined(limit=1_000_000)]
@@ -210,12 +214,12 @@ def quarantine_retry(
             results.append({"id": record_id, "status": "still quarantined",
                             "reason": f"invalid JSON: {exc}"})  # fmt: skip
             continue
-        source = row["source"] if row["source"] in SOURCES else AUTO
+        parse_as = source or (row["source"] if row["source"] in SOURCES else AUTO)
         context = Context(row["origin"], orjson.loads(row["headers"]), pipeline.trust)
         is_object = isinstance(value, dict)
         frame = Frame(row["position"], value if is_object else None,
                       None if is_object else "expected a JSON object", raw)  # fmt: skip
-        outcome = pipeline.ingest_values(source, [frame], context)[0]
+        outcome = pipeline.ingest_values(parse_as, [frame], context, quarantine=False)[0]
         if outcome.source_event_id is not None:
             store.resolve(record_id, outcome.source_event_id)
             results.append({"id": record_id, "status": outcome.status,
@@ -310,7 +314,7 @@ def serve(
     """Run the HTTP collector: /hooks/github, /hooks/jira, /v1/events, /healthz."""
     import uvicorn
 
-    from ingest import create_app
+    from ingest.server import ServeConfig, create_app
 
     config = ServeConfig(
         github_secret=_secret(github_secret_file, "VESTIGE_GITHUB_SECRET"),
