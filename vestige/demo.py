@@ -1,13 +1,16 @@
-"""`make demo`: the ledger end to end on the embedded SQLite store.
+"""`make demo`: the ledger and the collectors end to end on the embedded SQLite store.
 
 Runs the real CLI in subprocesses so every step shows the command a user
 would type: init, append a realistic batch of agent-workspace events,
 checkpoint, verify, prove one event and check the proof offline with only the
-public key, then tamper with a copy of the store and show the detection.
+public key, then tamper with a copy of the store and show the detection; then
+ingest a gzipped CloudTrail dump (twice: nothing is appended the second time),
+search the events of one ticket and list the record that was quarantined.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import shutil
@@ -18,6 +21,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from vestige.samples import cloudtrail_records
 
 DEMO_DIR = Path(".vestige-demo")
 
@@ -142,9 +147,26 @@ def main() -> None:
         db.execute("UPDATE ledger_entry SET canonical = ? WHERE seq = 612", (forged,))
     print("\n# tampered: entry 612 in a copy of the store now says GetObject, not PutObject")
     _run("verify", "--json", home=home, db=copy, check=False)
-    print(
-        f"\nThe original still verifies; the copy is caught at entry 612. Files are in {DEMO_DIR}/."
-    )
+    print("\nThe original still verifies; the copy is caught at entry 612.")
+    _ingest_walkthrough()
+    print(f"\nFiles are in {DEMO_DIR}/.")
+
+
+def _ingest_walkthrough() -> None:
+    """Collectors: real formats in, normalized events out, bad records quarantined."""
+    home = DEMO_DIR / "collector-home"
+    trail = DEMO_DIR / "cloudtrail.json.gz"
+    records = list(cloudtrail_records(5_000))
+    records[1234]["eventTime"] = "yesterday"  # one broken record: quarantined, not lost
+    with gzip.open(trail, "wb") as out:
+        out.write(json.dumps({"Records": records}).encode())
+    print(f"\n# ingest: {len(records)} CloudTrail records as S3 delivers them ({trail.name})")
+    _run("init", "--origin", "demo.vestige.dev/collector", home=home, show=False)
+    _run("ingest", "cloudtrail", str(trail), "--json", home=home)
+    _run("ingest", "auto", str(trail), "--json", home=home)  # a rerun appends nothing
+    _run("events", "--key", "ticket=SEC-1042", "--limit", "5", home=home)
+    _run("quarantine", "list", home=home)
+    _run("verify", "--json", home=home)
 
 
 if __name__ == "__main__":
