@@ -26,7 +26,14 @@ import orjson
 
 from vestige.lines import read_lines
 
-__all__ = ["DEFAULT_MAX_RECORD", "Frame", "frames", "input_files"]
+__all__ = [
+    "DEFAULT_MAX_RECORD",
+    "Frame",
+    "encode_for_quarantine",
+    "frames",
+    "input_files",
+    "open_input",
+]
 
 DEFAULT_MAX_RECORD = 4 * 1024 * 1024
 _EXCERPT = 64 * 1024  # bytes of a broken document kept as evidence
@@ -126,11 +133,20 @@ def _records_of(value: Any, where: str, raw: bytes) -> Iterator[Frame]:
 
 
 def _frame(position: str, value: Any, raw: bytes | None = None) -> Frame:
+    """A frame of a decoded value; ``raw``, when known, is kept for the quarantine."""
     if isinstance(value, dict):
-        return Frame(position, value)
+        return Frame(position, value, raw=raw or b"")
     kind = "an array" if isinstance(value, list) else type(value).__name__
-    data = raw if raw is not None else orjson.dumps(value)
+    data = raw if raw is not None else encode_for_quarantine(value)
     return Frame(position, error=f"expected a JSON object, got {kind}", raw=data)
+
+
+def encode_for_quarantine(value: Any) -> bytes:
+    """JSON bytes of a decoded value whose original bytes are gone (a streamed element)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # nested beyond orjson's limit: keep what can be shown
+        return repr(value)[:_EXCERPT].encode("utf-8", "backslashreplace")
 
 
 def _lines(head: bytes, rest: BinaryIO, limit: int) -> Iterator[Frame]:

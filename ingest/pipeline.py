@@ -17,7 +17,14 @@ from typing import Any
 
 import orjson
 
-from ingest.framing import DEFAULT_MAX_RECORD, Frame, frames, input_files, open_input
+from ingest.framing import (
+    DEFAULT_MAX_RECORD,
+    Frame,
+    encode_for_quarantine,
+    frames,
+    input_files,
+    open_input,
+)
 from ingest.interface import Context, InvalidRecord, Source
 from ingest.model import EVENT_SCHEMA, Extracted, document
 from ingest.redact import Redactor
@@ -206,7 +213,7 @@ class Pipeline:
             else:
                 pending.records.append((source_name, event_id, record))
                 return source_name, event_id, None
-        raw = frame.raw or orjson.dumps(frame.value)
+        raw = frame.raw or encode_for_quarantine(frame.value)
         pending.rejects.append(
             self._quarantine_row(
                 source_name, context.origin, frame.position, reason or "?", raw, context.headers
