@@ -27,7 +27,9 @@ _SENSITIVE_MEMBERS = (
     r"secret_?access_?key|aws_?secret(?:_?key)?|session_?token|secret_?key|password|passwd"
     r"|client_?secret|private_?key|api_?key|access_?token|refresh_?token|id_?token|authorization"
 )
-_NAME = re.compile(rf"(?i)^(?:{_SENSITIVE_MEMBERS})$")
+# ASCII-only matching: sources name members in ASCII, and the prefilter below can then
+# scan bytes without folding Unicode look-alikes.
+_NAME = re.compile(rf"^(?:{_SENSITIVE_MEMBERS})\Z", re.IGNORECASE | re.ASCII)
 _VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "private-key",
@@ -41,15 +43,37 @@ _VALUE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("aws-session-token", r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|FQoGZXIvYXdzE)[A-Za-z0-9/+=]{40,}"),
     ("aws-secret-access-key", r"(?i:aws_secret_access_key)\s*[=:]\s*[A-Za-z0-9/+]{40}"),
 )
-_VALUE = re.compile("|".join(f"(?P<{k.replace('-', '_')}>{p})" for k, p in _VALUE_PATTERNS))
-# A cheap prefilter over a record's lower-cased JSON text: literal pieces that every
-# secret-named member or secret-shaped value contains. A hit only means "walk it".
-_NEEDLES = (
-    b'token"', b'password"', b'passwd"', b'authorization"', b'api_key"', b'apikey"',
-    b'private_key"', b'privatekey"', b"secret_", b"secretkey", b"secretaccess", b"clientsecret",
-    b"-----begin", b"gh", b"bearer", b"hv", b"eyj", b"iqojb3jpz2lux2vj", b"fwogzxivyxdze",
-    b"fqogzxivyxdze",
-)  # fmt: skip
+_VALUE = re.compile(
+    "|".join(f"(?P<{k.replace('-', '_')}>{p})" for k, p in _VALUE_PATTERNS), re.ASCII
+)
+# The prefilter ``needs_walk`` runs on every record's JSON text (RFC 8785 or orjson bytes):
+# it must say True whenever the walk could find something, and be cheap when it cannot.
+# The regex engine only scans fast (about a byte a nanosecond) when a pattern starts with
+# one literal, so each scan below starts at an uncommon literal byte and checks the text
+# around it with lookbehinds; no scan lower-cases the text.
+#
+# Member names (_NAME) are keys, ``"name":``. Every variant of every name but
+# authorization ends with one of these five-letter tails (sessionToken -> token,
+# api_key -> i_key, passwd -> asswd, ...); ``tests/ingest/test_redact.py`` checks each
+# spelling. _TAIL_SHAPE: the letters a name can have at its last four places, a cheap
+# test before the full one.
+_MEMBER_TAILS = "sskey|s_key|etkey|t_key|tekey|e_key|pikey|i_key|ecret|token|sword|asswd"
+_TAIL_SHAPE = "[_sStTeEiIcCoOwW][kKrRoOsSiI][eErRwWoO][yYtTnNdD]"
+_PREFILTERS = tuple(
+    re.compile(pattern.encode())
+    for pattern in (
+        rf'":(?<={_TAIL_SHAPE}":)(?:(?<=(?i:{_MEMBER_TAILS})":)|(?<=(?i:authorization)":))',
+        # The literal cores of the _VALUE patterns ("\b" left out: in JSON text an escape
+        # such as \n can stand before a token). In JSON text, the whitespace after "bearer"
+        # is a space or an escape (\t, \n, \u000b, ...).
+        r"_(?:(?<=gh[pousr]_)[A-Za-z0-9]{36}|(?<=github_)pat_[A-Za-z0-9_]{22}"
+        r"|(?<=(?i:aws)_)(?i:secret_access_key))",
+        r"\.(?:(?<=hv[sbr]\.)[A-Za-z0-9_-]{24}|eyJ[A-Za-z0-9_-]{8})",
+        r" (?:(?<=-----BEGIN )[A-Z0-9 ]*PRIVATE KEY-----|(?<=(?i:bearer) ))",
+        r"\\(?<=(?i:bearer)\\)",
+        r"Z(?:(?<=IQoJb3JpZ)2luX2Vj|(?<=F[wQ]oGZ)XIvYXdzE)",
+    )
+)
 _SCAN = re.compile(
     rf'(?i:"(?:{_SENSITIVE_MEMBERS})":)|{"|".join(p for _, p in _VALUE_PATTERNS)}'.encode()
 )
@@ -94,8 +118,10 @@ class Redactor:
 
     def needs_walk(self, json_text: bytes) -> bool:
         """Could ``json_text`` hold a secret? False means it certainly holds none we detect."""
-        lowered = json_text.lower()
-        return any(needle in lowered for needle in _NEEDLES)
+        for scan in _PREFILTERS:
+            if scan.search(json_text):
+                return True
+        return False
 
     def redact(self, value: Any) -> tuple[Any, list[Finding]]:
         """A copy of ``value`` with secrets replaced, and what was found where."""

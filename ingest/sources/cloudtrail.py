@@ -10,8 +10,10 @@ fields with plain lookups and string methods and copies nothing large.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from ingest.fields import text, tickets, utc
@@ -139,12 +141,32 @@ def _str(node: object, key: str) -> str | None:
     value = node.get(key)
     if type(value) is str:
         return value or None
-    return text(value)
+    return None if value is None else text(value)
 
 
 def _map(node: object, key: str) -> dict[str, Any]:
     value = node.get(key) if type(node) is dict else None
     return value if type(value) is dict else _EMPTY
+
+
+# CloudTrail writes eventTime as ``2026-11-20T09:00:00Z``; for that shape ``utc`` only
+# appends zero microseconds, so a check of the digits and a ``datetime`` (which rejects
+# impossible dates and times exactly as ``utc`` does) replaces its general parse. Years
+# before 1000 are left to ``utc``: strftime does not zero-pad them.
+_EVENT_TIME = re.compile(r"([1-9][0-9]{3})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
+def _utc(value: object) -> str:
+    """``utc(value, "eventTime")``, with a fast path for CloudTrail's own format."""
+    if type(value) is str and len(value) == 20 and (match := _EVENT_TIME.fullmatch(value)):
+        year, month, day, hour, minute, second = map(int, match.groups())
+        try:
+            datetime(year, month, day, hour, minute, second)
+        except ValueError:
+            pass  # utc() raises InvalidRecord with its own message
+        else:
+            return value[:19] + ".000000Z"
+    return utc(value, "eventTime")
 
 
 def _clip(value: str | None) -> str | None:
@@ -285,10 +307,14 @@ def _session_name(identity: dict[str, Any], arn: str | None) -> str | None:
 
 
 def _actor(
-    identity: dict[str, Any], session: str | None, issuer: str | None, source_identity: str | None
+    identity: dict[str, Any],
+    identity_type: str | None,
+    arn: str | None,
+    invoked_by: str | None,
+    session: str | None,
+    issuer: str | None,
+    source_identity: str | None,
 ) -> Actor:
-    identity_type = _str(identity, "type")
-    invoked_by = _str(identity, "invokedBy")
     if source_identity and source_identity.startswith("spiffe://"):
         kind = ActorKind.AGENT  # a workload identity the orchestrator stamped on the session
     elif identity_type == "AssumedRole" and issuer and "/AWSReservedSSO_" in issuer:
@@ -297,7 +323,7 @@ def _actor(
         kind = _KINDS.get(identity_type or "", ActorKind.UNKNOWN)
     return Actor(
         kind=kind,
-        id=_str(identity, "arn")
+        id=arn
         or _str(identity, "principalId")
         or _str(_map(identity, "onBehalfOf"), "userId")
         or invoked_by
@@ -311,6 +337,12 @@ def _actor(
         # AssumeRoleWithWebIdentity callers: userName is the token's subject.
         oidc_sub=_str(identity, "userName") if identity_type == "WebIdentityUser" else None,
     )
+
+
+@lru_cache(maxsize=1024)
+def _tickets(*texts: str | None) -> tuple[str, ...]:
+    """``tickets(*texts)``, remembered: a session's calls all carry the same names."""
+    return tuple(tickets(*texts))
 
 
 def _risk(
@@ -371,16 +403,18 @@ class CloudTrail(Source):
         if event_source is None:
             raise InvalidRecord("missing or non-text field eventSource")
         # Logstash's date filter moves eventTime into @timestamp (OTRF Security-Datasets).
-        occurred_at = utc(record.get("eventTime") or record.get("@timestamp"), "eventTime")
+        occurred_at = _utc(record.get("eventTime") or record.get("@timestamp"))
         action = _action(event_source, event_name)
 
         identity = _map(record, "userIdentity")
         identity_type = _str(identity, "type")
         session_context = _map(identity, "sessionContext")
         issuer = _str(_map(session_context, "sessionIssuer"), "arn")
-        session = _session_name(identity, _str(identity, "arn"))
+        arn = _str(identity, "arn")
+        invoked_by = _str(identity, "invokedBy")
+        session = _session_name(identity, arn)
         source_identity = _str(session_context, "sourceIdentity") or _str(record, "sourceIdentity")
-        actor = _actor(identity, session, issuer, source_identity)
+        actor = _actor(identity, identity_type, arn, invoked_by, session, issuer, source_identity)
         key_type = _key_type(actor.credential_id)
         region = _str(record, "awsRegion")
         account = _str(record, "recipientAccountId") or _str(identity, "accountId")
@@ -428,7 +462,7 @@ class CloudTrail(Source):
             "session_issuer": issuer,
             "source_identity": _clip(source_identity),
             "requested_source_identity": _clip(requested_identity),
-            "invoked_by": _str(identity, "invokedBy"),
+            "invoked_by": invoked_by,
             "mfa_authenticated": _str(_map(session_context, "attributes"), "mfaAuthenticated"),
             "federated_provider": _str(
                 _map(session_context, "webIdFederationData"), "federatedProvider"
@@ -449,7 +483,7 @@ class CloudTrail(Source):
                 credential_id=credential_ids,
                 session_id=session_ids,
                 workspace_id=workspace_ids,
-                ticket=tickets(*session_ids, source_identity, requested_identity),
+                ticket=list(_tickets(*session_ids, source_identity, requested_identity)),
             ),
             risk=_risk(record, action, identity_type, key_type, issued),
             ocsf=_ocsf(action, event_name),

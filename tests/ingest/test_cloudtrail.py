@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ingest.fields import utc
 from ingest.interface import Context, InvalidRecord
 from ingest.model import ActorKind, Outcome
-from ingest.sources.cloudtrail import CloudTrail
+from ingest.sources.cloudtrail import CloudTrail, _utc
 from tests.conftest import realdata
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest" / "cloudtrail"
@@ -362,3 +363,43 @@ def test_panther_records_extract_or_are_invalid() -> None:
     # Partly hand-written: many tests omit eventID, which a real record always has.
     assert outcomes["ok"] > 300
     assert outcomes["invalid"] > 0
+
+
+# -- the eventTime fast path agrees with ingest.fields.utc ----------------------------
+
+_EDGE_TIMES = [
+    "2024-02-29T00:00:00Z",
+    "2023-02-29T00:00:00Z",
+    "2026-13-01T00:00:00Z",
+    "2026-01-00T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+    "2026-01-01T23:59:60Z",
+    "0999-01-01T00:00:00Z",
+    "1000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0000-01-01T00:00:00Z",
+    "2026-01-01T00:00:00z",
+    "\uff12026-01-01T00:00:00Z",
+    "2026-01-01T00:00:00.5Z",
+    1_700_000_000,
+    None,
+]
+
+
+def _utc_outcome(reader: Any, value: object) -> tuple[str, str]:
+    try:
+        return ("ok", reader(value))
+    except InvalidRecord as exc:
+        return ("invalid", str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.sampled_from(_EDGE_TIMES),
+        st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z"),
+        st.text(max_size=24),
+    )
+)
+def test_event_time_fast_path_matches_utc(value: object) -> None:
+    assert _utc_outcome(_utc, value) == _utc_outcome(lambda v: utc(v, "eventTime"), value)

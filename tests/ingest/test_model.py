@@ -16,7 +16,7 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest"
 
 
 def _fixture_events() -> list[tuple[str, object]]:
-    found = []
+    found: list[tuple[str, object]] = []
     for folder in sorted(p for p in ASSETS.iterdir() if p.is_dir()):
         for path in input_files([folder]):
             if path.name.endswith(".expected.json"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from pathlib import Path
@@ -10,7 +11,11 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.redact import Redactor, load_salt
+from ingest.redact import _SENSITIVE_MEMBERS, Redactor, load_salt
+from ledger import canonicalize
+from vestige.samples import cloudtrail_records
+
+INGEST_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest"
 
 GITHUB_PAT = "ghp_" + "A1b2C3d4E5" * 4  # 40 characters after the prefix, a fake
 STS_TOKEN = "IQoJb3JpZ2luX2VjEKn//////////wEaCXVzLWVhc3QtMSJHMEUCIQD" + "x" * 60
@@ -105,3 +110,118 @@ def test_an_embedded_secret_never_survives(secret: str, before: str, after: str)
     cleaned, findings = redactor.redact(value)
     assert secret not in orjson.dumps(cleaned).decode()
     assert findings
+
+
+# -- the prefilter: needs_walk must be True whenever the walk finds something -----------
+
+
+def _name_spellings() -> list[str]:
+    """Every spelling of every sensitive member name (each optional ``_`` both ways)."""
+    spellings: list[str] = []
+    for name in _SENSITIVE_MEMBERS.split("|"):
+        for optional in ("", "_?key") if "(?:_?key)?" in name else (None,):
+            base = name if optional is None else name.replace("(?:_?key)?", optional)
+            parts = base.split("_?")
+            spellings.extend(
+                "".join(p + s for p, s in zip(parts, (*seps, ""), strict=True))
+                for seps in itertools.product(("", "_"), repeat=len(parts) - 1)
+            )
+    return spellings
+
+
+NAMES = _name_spellings()
+
+
+def _casings(name: str) -> list[str]:
+    camel = "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+    return [name, name.upper(), camel[:1].lower() + camel[1:]]
+
+
+def _texts(doc: object) -> list[bytes]:
+    return [orjson.dumps(doc), canonicalize(doc)]
+
+
+def test_every_member_name_spelling_is_caught() -> None:
+    redactor = _redactor()
+    assert len(NAMES) == 29
+    for name in NAMES:
+        for key in _casings(name):
+            doc = {"outer": {key: "s3cr3t-value", "other": 1}}
+            _, findings = redactor.redact(doc)
+            assert findings, key  # the walk's own detector agrees it is a member name
+            for text in _texts(doc):
+                assert redactor.needs_walk(text), (key, text)
+
+
+SHAPES = [
+    *SECRETS[:4],
+    "FQoGZXIvYXdzE" + "b" * 40,
+    "github_pat_" + "a1" * 12,
+    "gho_" + "Z" * 36,
+    "hvb." + "x" * 24,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlX2hlcmU",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+    "Bearer abcdefghijklmnopqrstu",
+    "bEaReR\tabcdefghijklmnopqrstu",
+    "BEARER \t abcdefghijklmnopqrstu==",
+    "aws_secret_access_key = " + SECRETS[4],
+    "AWS_SECRET_ACCESS_KEY:" + SECRETS[4],
+]
+ORDINARY_KEYS = ["eventName", "key", "tokenType", "secretId", "accessKeyId", "authorization.k8s.io"]
+_keys = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(ORDINARY_KEYS),
+    st.sampled_from([c for name in NAMES for c in _casings(name)]),
+)
+_strings = st.one_of(
+    st.text(max_size=20),
+    st.builds(
+        lambda before, shape, after: before + shape + after,
+        st.text(max_size=6),
+        st.sampled_from(SHAPES),
+        st.text(max_size=6),
+    ),
+)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _strings,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def test_every_value_shape_is_caught() -> None:
+    redactor = _redactor()
+    for shape in SHAPES:
+        for doc in ({"field": shape}, {"list": [f"x\n{shape}\t"]}):
+            assert redactor.redact(doc)[1], shape
+            for text in _texts(doc):
+                assert redactor.needs_walk(text), (shape, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_keys, _json, max_size=5))
+def test_prefilter_never_misses_what_the_walk_finds(doc: dict[str, object]) -> None:
+    redactor = _redactor()
+    _, findings = redactor.redact(doc)
+    if findings:
+        for text in _texts(doc):
+            assert redactor.needs_walk(text), (findings, text)
+
+
+def test_ordinary_records_are_not_walked() -> None:
+    redactor = _redactor()
+    records: list[object] = list(cloudtrail_records(500))
+    for pattern in ("cloudtrail/*.json", "github/*.json", "k8s-audit/*.json", "okta/*.json"):
+        for path in sorted(INGEST_ASSETS.glob(pattern)):
+            record = orjson.loads(path.read_bytes())
+            # Left out: known answers, records with a secret, and CreateAccessKey, whose
+            # "accessKey" object ends like secretAccessKey (walked, nothing found).
+            skip = path.name.endswith(".expected.json") or path.stem == "create-access-key"
+            if not skip and not redactor.redact(record)[1]:
+                records.append(record)
+    assert len(records) > 520
+    assert [r for r in records if redactor.needs_walk(canonicalize(r))] == []
