@@ -261,7 +261,6 @@ class Pipeline:
         self._settle(pending, summary)
         if progress is not None:
             progress(total, total)
-        self.store.catch_up()
         return summary
 
     def _settle(self, pending: _Pending, summary: Summary) -> None:
@@ -301,7 +300,6 @@ class Pipeline:
             outcomes.append(Outcome(source_name, "appended" if key in fresh else "duplicate",
                                     event_id))  # fmt: skip
             fresh.discard(key)  # a repeat within the delivery is a duplicate
-        self.store.catch_up()
         return outcomes
 
     def quarantine_only(

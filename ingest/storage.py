@@ -182,7 +182,11 @@ class IngestStore:
     # -- catalogue ----------------------------------------------------------
 
     def catch_up(self, batch: int = 5000) -> int:
-        """Index ledger entries appended since the last call; returns how many were events."""
+        """Index ledger entries appended since the last call; returns how many were events.
+
+        Called before each search rather than on append, so ingest pays nothing for it
+        and the index can never fall behind what a search sees.
+        """
         self.create()
         with self.engine.connect() as conn:
             last = conn.execute(sa.select(sa.func.max(_E.c.seq))).scalar()
