@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,24 +241,24 @@ class Pipeline:
     ) -> Summary:
         """Ingest files and directory trees; ``progress(bytes done, bytes total)``."""
         files = list(input_files(list(paths)))
-        total = sum(path.stat().st_size for path in files)
+        sizes = [_size(path) for path in files]
+        total = sum(sizes)
         summary = Summary()
         pending = _Pending()
         done = 0
-        for path in files:
+        for path, size in zip(files, sizes, strict=True):
             # Records without a time of their own fall back to when we read them.
             received = {"x-vestige-received-at": now()}
             context = Context(origin=str(path), headers=received, trust=self.trust)
-            with open_input(path) as (stream, raw_file):
-                for frame in frames(stream, self.max_record_bytes):
-                    source_name, _, _ = self._take(name, frame, context, pending)
-                    summary.of(source_name).read += 1
-                    if len(pending.records) + len(pending.rejects) >= self.batch_size:
-                        self._settle(pending, summary)
-                        pending = _Pending()
-                        if progress is not None:
-                            progress(done + raw_file.tell(), total)
-            done += path.stat().st_size
+            for frame, position in _file_frames(path, self.max_record_bytes):
+                source_name, _, _ = self._take(name, frame, context, pending)
+                summary.of(source_name).read += 1
+                if len(pending.records) + len(pending.rejects) >= self.batch_size:
+                    self._settle(pending, summary)
+                    pending = _Pending()
+                    if progress is not None:
+                        progress(done + position(), total)
+            done += size
         self._settle(pending, summary)
         if progress is not None:
             progress(total, total)
@@ -315,3 +316,22 @@ class Pipeline:
         self.store.quarantine(
             [self._quarantine_row(source, origin, position, reason, raw, headers)]
         )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported when it is read
+
+
+def _file_frames(path: Path, limit: int) -> Iterator[tuple[Frame, Callable[[], int]]]:
+    """The frames of one file with a reader of the bytes consumed; a file that cannot be
+    opened, or that breaks off (I/O error, corrupt gzip), becomes one error frame."""
+    try:
+        with open_input(path) as (stream, raw_file):
+            for frame in frames(stream, limit):
+                yield frame, raw_file.tell
+    except (OSError, EOFError, zlib.error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        yield Frame("file", error=f"input unreadable: {reason}"), lambda: 0

@@ -97,3 +97,24 @@ def test_catalogue_finds_events_by_key_time_and_source(
     )
     assert store.find_events(source="github") == []
     assert len(store.find_events(limit=3)) == 3
+
+
+def test_unreadable_and_corrupt_files_are_quarantined_and_the_run_goes_on(
+    make_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    import gzip
+
+    ledger = make_ledger()
+    good = _write(tmp_path / "good.json", list(cloudtrail_records(5)))
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(
+        gzip.compress(orjson.dumps({"Records": list(cloudtrail_records(50, 9))}))[:900]
+    )
+    missing = tmp_path / "gone.json"
+    summary = _pipeline(ledger).ingest_paths("cloudtrail", [broken, missing, good]).to_json()
+    assert summary["appended"] >= 5
+    assert summary["read"] == summary["appended"] + summary["quarantined"]
+    reasons = {row["origin"]: row["reason"] for row in IngestStore(ledger.store).quarantined()}
+    assert reasons[str(missing)] == "input unreadable: No such file or directory"
+    assert reasons[str(broken)].startswith(("input unreadable", "invalid JSON"))
+    assert ledger.verify().size == summary["appended"]
