@@ -29,6 +29,7 @@ test: lint types unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .vestige-demo .pytest_cache .mypy_cache .ruff_cache
