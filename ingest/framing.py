@@ -87,10 +87,9 @@ def frames(stream: BinaryIO, limit: int = DEFAULT_MAX_RECORD) -> Iterator[Frame]
         yield from _stream_items(buffered, "item", "item")
         return
     if first != b"{":
-        if first:
-            yield Frame(
-                "byte 0", error="not JSON: expected an object or an array", raw=_excerpt(buffered)
-            )
+        # Not a JSON document: read it as lines, so that the JSON lines after a broken
+        # first line (a log cut mid-record by rotation) are not lost with it.
+        yield from _lines(b"", buffered, limit)
         return
     head = buffered.readline(limit + 1)
     single = head.strip()
@@ -100,7 +99,7 @@ def frames(stream: BinaryIO, limit: int = DEFAULT_MAX_RECORD) -> Iterator[Frame]
     # A multi-line document: a pretty-printed object, or a large {"Records": [...]} file.
     rest = buffered.read(limit + 1 - len(head)) if len(head) <= limit else b""
     if len(head) + len(rest) <= limit and not buffered.peek(1):
-        yield from _document(head + rest)
+        yield from _document(head + rest, limit)
         return
     yield from _stream_items(_Chain(head + rest, buffered), "Records.item", "Records")
 
@@ -150,12 +149,16 @@ def encode_for_quarantine(value: Any) -> bytes:
 
 
 def _lines(head: bytes, rest: BinaryIO, limit: int) -> Iterator[Frame]:
-    yield from _line(1, head)
+    """JSON lines: ``head`` (the first line, already read, or empty) and the rest."""
+    offset = 0
+    if head:
+        offset = 1
+        yield from _line(1, head)
     for number, line in read_lines(rest, limit):
         if line is None:
-            yield Frame(f"line {number + 1}", error=f"record longer than {limit} bytes")
+            yield Frame(f"line {number + offset}", error=f"record longer than {limit} bytes")
         elif line.strip():
-            yield from _line(number + 1, line)
+            yield from _line(number + offset, line)
 
 
 def _line(number: int, line: bytes) -> Iterator[Frame]:
@@ -167,11 +170,17 @@ def _line(number: int, line: bytes) -> Iterator[Frame]:
     yield from _records_of(value, f"line {number}", line)
 
 
-def _document(data: bytes) -> Iterator[Frame]:
+def _document(data: bytes, limit: int) -> Iterator[Frame]:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        yield Frame("document", error=f"invalid JSON: {exc}", raw=data[:_EXCERPT])
+        # JSON lines whose first line is broken, or a broken document? Lines, if any
+        # line is a record; otherwise the document is one bad record.
+        lines = list(_lines(b"", io.BytesIO(data), limit))
+        if any(frame.value is not None for frame in lines):
+            yield from lines
+        else:
+            yield Frame("document", error=f"invalid JSON: {exc}", raw=data[:_EXCERPT])
         return
     yield from _records_of(value, "document", data)
 
@@ -197,10 +206,6 @@ def _stream_items(stream: _Readable, prefix: str, label: str) -> Iterator[Frame]
         yield Frame(
             "document", error="document is larger than the record limit and has no Records array"
         )
-
-
-def _excerpt(stream: BinaryIO) -> bytes:
-    return stream.read(_EXCERPT)
 
 
 class _Counting:

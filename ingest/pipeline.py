@@ -184,13 +184,20 @@ class Pipeline:
         reason: str,
         raw: bytes,
         headers: Mapping[str, str] | None = None,
+        value: dict[str, Any] | None = None,
     ) -> Quarantined:
+        stored = self.redactor.redact_bytes(raw)
+        if value is not None and self.redactor.needs_walk(raw):
+            try:  # decoded: the structured redactor also knows secret-named members
+                stored = orjson.dumps(self.redactor.redact(value)[0])
+            except (TypeError, RecursionError):
+                pass  # too deep to re-encode: the byte-level redaction stands
         return Quarantined(
             source=source,
             origin=origin,
             position=position,
             reason=reason[:2000],
-            raw=self.redactor.redact_bytes(raw),
+            raw=stored,
             raw_sha256=hashlib.sha256(raw).hexdigest(),
             size=len(raw),
             headers=orjson.dumps(dict(headers or {})).decode(),
@@ -211,14 +218,22 @@ class Pipeline:
                 reason = str(exc)
             except RecursionError:
                 reason = "record is nested too deeply"
+            except Exception as exc:  # a parser bug must not lose the record or stop the run
+                reason = f"internal error while parsing: {type(exc).__name__}: {exc}"
             else:
                 pending.records.append((source_name, event_id, record))
                 return source_name, event_id, None
         raw = frame.raw or encode_for_quarantine(frame.value)
         pending.rejects.append(
             self._quarantine_row(
-                source_name, context.origin, frame.position, reason or "?", raw, context.headers
-            )
+                source_name,
+                context.origin,
+                frame.position,
+                reason or "?",
+                raw,
+                context.headers,
+                frame.value,
+            )  # fmt: skip
         )
         return source_name, None, reason
 

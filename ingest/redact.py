@@ -17,9 +17,12 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ledger import VestigeError
 
 __all__ = ["Finding", "Redactor", "load_salt"]
 
@@ -72,14 +75,17 @@ _PREFILTERS = tuple(
         r" (?:(?<=-----BEGIN )[A-Z0-9 ]*PRIVATE KEY-----|(?<=(?i:bearer) ))",
         r"\\(?<=(?i:bearer)\\)",
         r"Z(?:(?<=IQoJb3JpZ)2luX2Vj|(?<=F[wQ]oGZ)XIvYXdzE)",
+        r'"Secret"',  # a Kubernetes Secret object
     )
 )
-_SCAN = re.compile(
-    rf'(?i:"(?:{_SENSITIVE_MEMBERS})":)|{"|".join(p for _, p in _VALUE_PATTERNS)}'.encode()
+# For bytes that are not JSON: a secret-named member's string value, and the value shapes.
+_MEMBER_VALUE_BYTES = re.compile(
+    rf'("(?:{_SENSITIVE_MEMBERS})"\s*:\s*")((?:[^"\\]|\\.)*)"'.encode(), re.IGNORECASE
 )
+_VALUE_BYTES = re.compile("|".join(p for _, p in _VALUE_PATTERNS).encode())
 _HMACED = "hmac-sha256:"
 # What sources print in place of a secret they withheld themselves: not an exposure.
-_PLACEHOLDER = re.compile(r"^(?:HIDDEN_DUE_TO_SECURITY_REASONS|[^A-Za-z0-9]*|<?redacted>?)$", re.I)
+_PLACEHOLDER = re.compile(r"^(?:HIDDEN_DUE_TO_SECURITY_REASONS|\*+|x+|<?redacted>?|)\Z", re.I)
 
 
 @dataclass(frozen=True)
@@ -93,19 +99,31 @@ class Finding:
 
 
 def load_salt(home: Path) -> bytes:
-    """The home's redaction salt (32 random bytes, file mode 0600), created on first use."""
+    """The home's redaction salt (32 random bytes, file mode 0600), created on first use.
+
+    Written to a private temporary file and linked into place, so concurrent first
+    uses agree on one salt and nobody reads a half-written one.
+    """
     path = home / "redaction.salt"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
-    home.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, os.urandom(32))
-    finally:
-        os.close(fd)
-    return path.read_bytes()
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        temporary = home / f".redaction.salt.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(32))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won; use its salt
+        finally:
+            temporary.unlink()
+    salt = path.read_bytes()
+    if len(salt) != 32:
+        raise VestigeError(f"{path} is not a 32-byte redaction salt")
+    return salt
 
 
 @dataclass
@@ -129,28 +147,39 @@ class Redactor:
         return self._walk(value, "$", findings), findings
 
     def redact_bytes(self, data: bytes) -> bytes:
-        """Secret-shaped text replaced in bytes that are not (valid) JSON, for quarantine."""
+        """Secrets replaced in bytes that are not (valid) JSON, for the quarantine: the
+        string after a secret-named member, and secret-shaped text anywhere."""
 
-        def replace(match: re.Match[bytes]) -> bytes:
-            secret = match.group(0).decode("utf-8", "replace")
-            if secret.startswith('"'):
-                return match.group(0)  # a member name alone; its value is not isolated
-            return self._mark("secret", secret).encode()
+        def member(match: re.Match[bytes]) -> bytes:
+            secret = match.group(2).decode("utf-8", "replace")
+            return match.group(1) + self._mark("secret", secret).encode() + b'"'
 
-        return _SCAN.sub(replace, data)
+        def shape(match: re.Match[bytes]) -> bytes:
+            return self._mark("secret", match.group(0).decode("utf-8", "replace")).encode()
+
+        return _VALUE_BYTES.sub(shape, _MEMBER_VALUE_BYTES.sub(member, data))
 
     def _mark(self, kind: str, secret: str) -> str:
         return f"[REDACTED:{kind}:{self.fingerprint(secret)}]"
 
     def _walk(self, value: Any, path: str, findings: list[Finding]) -> Any:
         if isinstance(value, dict):
-            out = {}
+            # A Kubernetes Secret (in audit request/response objects): every value of its
+            # data and stringData is secret, whatever its key is called.
+            k8s_secret = value.get("kind") == "Secret"
+            out: dict[str, Any] = {}
             for key, item in value.items():
                 where = f"{path}.{key}"
-                if _NAME.match(key) and isinstance(item, str) and _is_secret_text(item):
-                    out[key] = self._replace_whole(key, item, where, findings)
-                    continue
-                out[key] = self._walk(item, where, findings)
+                if k8s_secret and key in ("data", "stringData") and isinstance(item, dict):
+                    out[key] = {
+                        name: self._replace_whole("k8s-secret", str(data), f"{where}.{name}",
+                                                  findings) if _is_secret(data) else data
+                        for name, data in item.items()
+                    }  # fmt: skip
+                elif _NAME.match(key) and _is_secret(item):
+                    out[key] = self._replace_whole(key, str(item), where, findings)
+                else:
+                    out[key] = self._walk(item, where, findings)
             return out
         if isinstance(value, list):
             return [self._walk(item, f"{path}[{i}]", findings) for i, item in enumerate(value)]
@@ -173,5 +202,12 @@ class Redactor:
         return _VALUE.sub(replace, text)
 
 
-def _is_secret_text(text: str) -> bool:
-    return not (text.startswith(("[REDACTED:", _HMACED)) or _PLACEHOLDER.match(text) is not None)
+def _is_secret(value: object) -> bool:
+    """Is this value, under a secret name, a secret (not a placeholder, HMAC or mark)?"""
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and not (
+        value.startswith(("[REDACTED:", _HMACED)) or _PLACEHOLDER.match(value) is not None
+    )

@@ -26,6 +26,7 @@ from ingest.storage import now
 __all__ = ["ServeConfig", "create_app"]
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
+_EXCERPT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
     ) -> NoReturn:
         headers = _safe_headers(request)
         position = headers.get("x-github-delivery") or headers.get("ce-id") or now()
+        if status != 400:
+            # Unauthenticated or oversized: keep the evidence, not a stranger's 25 MB.
+            raw = raw[:_EXCERPT]
         await run_in_threadpool(
             pipeline.quarantine_only, source, f"http:{route}", position, reason, raw, headers
         )
@@ -156,12 +160,16 @@ def _ledger_size(pipeline: Pipeline) -> int:
         return reader.size()
 
 
+_KEPT_HEADERS = ("content-type", "user-agent", "x-atlassian-webhook-identifier")
+_KEPT_PREFIXES = ("x-github-", "x-hub-signature", "ce-")
+
+
 def _safe_headers(request: Request) -> dict[str, str]:
-    """Headers worth keeping as evidence; credentials are never stored."""
+    """The headers kept as evidence: an allow-list, so no credential is ever stored."""
     return {
-        name.lower(): value
-        for name, value in request.headers.items()
-        if name.lower() not in {"authorization", "cookie", "proxy-authorization"}
+        name: value
+        for name, value in ((n.lower(), v) for n, v in request.headers.items())
+        if name in _KEPT_HEADERS or name.startswith(_KEPT_PREFIXES)
     }
 
 

@@ -267,7 +267,6 @@ def _broken(change: Any) -> dict[str, Any]:
         (_broken(lambda r: r["data"].update(agent={"kind": "bot", "id": "b"})), "data.agent.kind"),
         (_broken(lambda r: r["data"]["scopes"].append("s3:*")), "data.scopes.2"),
         (_broken(lambda r: r["data"].update(credential_ids=[1])), "data.credential_ids.0"),
-        (_broken(lambda r: r["data"].update(signature={"alg": "rsa"})), "data.signature.alg"),
         (_broken(lambda r: r["data"].update(task_id=["t"])), "data.task_id"),
     ],
 )
@@ -364,3 +363,12 @@ def test_mutated_fixtures_extract_or_are_refused(data: st.DataObject) -> None:
     except InvalidRecord:
         return
     assert event.source == "agent" and event.action.count(".") == 1
+
+
+@pytest.mark.parametrize("signature", [{"alg": "rsa"}, "not an object", {"alg": "ed25519"}])
+def test_a_malformed_signature_is_a_bad_signature_not_an_invalid_record(signature: object) -> None:
+    record = copy.deepcopy(events()["0002"])
+    record["data"]["signature"] = signature
+    event = extract(record)
+    assert event.signature is not None and event.signature.status is SignatureStatus.FAILED
+    assert "task_record_bad_signature" in event.risk

@@ -74,6 +74,16 @@ def test_not_json_at_all() -> None:
     assert _frames(b"   \n ") == []
 
 
+def test_a_broken_first_line_does_not_take_the_rest_with_it() -> None:
+    cut = _frames(b'"eventID": "x"}\n{"a": 1}\n{"a": 2}\n')  # a log cut mid-record
+    assert [f.value for f in cut] == [None, {"a": 1}, {"a": 2}]
+    assert [f.position for f in cut] == ["line 1", "line 2", "line 3"]
+    broken = _frames(b'{"a": 1,\n{"b": 2}\n{"c": 3}\n')
+    assert [f.value for f in broken] == [None, {"b": 2}, {"c": 3}]
+    pretty = _frames(b'{\n  "a": [1,\n  2\n}\n')  # a broken document stays one record
+    assert len(pretty) == 1 and pretty[0].position == "document"
+
+
 def test_gzip_and_directory_walk(tmp_path: Path) -> None:
     (tmp_path / "a" / ".hidden").mkdir(parents=True)
     (tmp_path / "a" / "x.json.gz").write_bytes(gzip.compress(b'{"Records": [{"k": 1}]}'))

@@ -225,3 +225,25 @@ def test_ordinary_records_are_not_walked() -> None:
                 records.append(record)
     assert len(records) > 520
     assert [r for r in records if redactor.needs_walk(canonicalize(r))] == []
+
+
+def test_review_cases_member_values_secrets_objects_and_quarantine_bytes() -> None:
+    redactor = _redactor()
+    doc = {
+        "requestObject": {"kind": "Secret", "apiVersion": "v1",
+                          "data": {"tls.key": "LS0tLS1CRUdJTg==", "empty": None},
+                          "stringData": {"db-url": "postgres://u:p@db/x"}},
+        "api_key": 123456789, "password": "!!##$$%%", "placeholder": {"password": "****"},
+    }  # fmt: skip
+    assert redactor.needs_walk(orjson.dumps(doc))
+    cleaned, findings = redactor.redact(doc)
+    text = orjson.dumps(cleaned).decode()
+    for secret in ("LS0tLS1CRUdJTg==", "postgres://u:p@db/x", "123456789", "!!##$$%%"):
+        assert secret not in text
+    assert cleaned["placeholder"] == {"password": "****"}  # a placeholder is no exposure
+    assert cleaned["requestObject"]["data"]["empty"] is None
+    assert {f.kind for f in findings} == {"k8s-secret", "api-key", "password"}
+    broken = b'{"user": "x", "Password" : "hunter2-\\"quoted\\"", "note": "' + GITHUB_PAT.encode()
+    stored = redactor.redact_bytes(broken)
+    assert b"hunter2" not in stored and GITHUB_PAT.encode() not in stored
+    assert stored.startswith(b'{"user": "x", "Password" : "[REDACTED:secret:')
