@@ -25,9 +25,11 @@ __all__ = [
     "SignatureCheck",
     "SignatureStatus",
     "KEY_KINDS",
+    "MAX_EVENT_ID",
 ]
 
 EVENT_SCHEMA: Final = "vestige.event.v1"
+MAX_EVENT_ID: Final = 1024  # longest source_event_id; sources refuse longer ids by name
 
 # Correlation key kinds (DESIGN.md "Normalized event"); `vestige events --key KIND=VALUE`.
 KEY_KINDS = (
@@ -131,7 +133,7 @@ class Extracted(_Frozen):
     """What a source parser extracts from one record."""
 
     source: str
-    source_event_id: str = Field(min_length=1, max_length=1024)
+    source_event_id: str = Field(min_length=1, max_length=MAX_EVENT_ID)
     occurred_at: str  # RFC 3339 UTC with a Z suffix; see ingest.fields.utc
     actor: Actor = Actor()
     action: str

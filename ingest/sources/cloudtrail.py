@@ -18,13 +18,12 @@ from typing import Any, ClassVar
 
 from ingest.fields import text, tickets, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 
 __all__ = ["CloudTrail"]
 
 _EMPTY: dict[str, Any] = {}  # never mutated
 _CLIP = 512  # longest free-text attribute kept (error messages, user agents)
-_MAX_ID = 1024  # Extracted.source_event_id limit
 
 # eventSource prefixes whose IAM service prefix differs (IAM "Actions, resources, and
 # condition keys" reference); every other service uses the eventSource host label.
@@ -394,7 +393,7 @@ class CloudTrail(Source):
         event_id = _str(record, "eventID")
         if event_id is None:
             raise InvalidRecord("missing or non-text field eventID")
-        if len(event_id) > _MAX_ID:
+        if len(event_id) > MAX_EVENT_ID:
             raise InvalidRecord("eventID is too long")
         event_name = _str(record, "eventName")
         if event_name is None:

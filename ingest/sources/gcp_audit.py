@@ -14,13 +14,12 @@ from typing import Any, ClassVar
 
 from ingest.fields import dig, require, text, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 
 __all__ = ["GcpAudit"]
 
 _AUDIT_LOG = "type.googleapis.com/google.cloud.audit.AuditLog"
 _CLIP = 512  # longest free-text attribute kept
-_MAX_ID = 1024  # Extracted.source_event_id limit
 _CHAIN_CAP = 10  # longest delegation chain kept
 
 # OCSF 6003 API Activity by the verb a method name starts with (``CreateServiceAccountKey``,
@@ -132,7 +131,7 @@ class GcpAudit(Source):
         insert_id = require(record, "insertId")
         log_name = text(record.get("logName"))
         event_id = f"{log_name}#{insert_id}" if log_name else insert_id
-        if len(event_id) > _MAX_ID:
+        if len(event_id) > MAX_EVENT_ID:
             raise InvalidRecord("logName and insertId are too long")
         occurred_at = utc(record.get("timestamp"), "timestamp")
         service = require(payload, "serviceName")

@@ -29,7 +29,7 @@ from typing import Any
 
 from ingest.fields import dig, strings, text, tickets, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 from ledger import VestigeError, canonicalize
 
 __all__ = ["GitHubWebhook"]
@@ -233,7 +233,6 @@ _TIMES: dict[str, tuple[tuple[str, ...], ...]] = {
 
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _ZERO_SHA = re.compile(r"0{40}|0{64}")
-_MAX_ID = 1024  # Extracted.source_event_id's bound
 
 # OCSF 1.x API Activity (6003) activity_id by action: 1 Create, 3 Update, 4 Delete.
 _API_CREATE = frozenset({"create", "created", "opened", "added", "requested", "published"})
@@ -385,7 +384,7 @@ def _event_name(event: str | None) -> str:
 
 
 def _delivery_id(value: str | None) -> str | None:
-    if value is not None and len(value) > _MAX_ID:
+    if value is not None and len(value) > MAX_EVENT_ID:
         raise InvalidRecord("delivery id longer than 1024 characters")
     return value
 

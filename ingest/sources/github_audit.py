@@ -21,14 +21,13 @@ from typing import Any
 
 from ingest.fields import strings, text, tickets, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 from ledger import VestigeError, canonicalize
 
 __all__ = ["GitHubAudit"]
 
 # `category.operation`, sometimes with a sub-category (`enterprise.config.<op>`).
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
-_MAX_ID = 1024  # Extracted.source_event_id's bound
 
 # Where the time of the entry is, in order. Panther stores `@timestamp` as
 # `at_sign_timestamp`; `created_at` is last because some entries (alerts) set it
@@ -149,7 +148,7 @@ def _action(record: Mapping[str, Any]) -> str:
 def _event_id(record: Mapping[str, Any]) -> str:
     document_id = text(record.get("_document_id"))
     if document_id is not None:
-        if len(document_id) > _MAX_ID:
+        if len(document_id) > MAX_EVENT_ID:
             raise InvalidRecord("_document_id longer than 1024 characters")
         return document_id
     try:

@@ -21,14 +21,13 @@ from typing import Any
 
 from ingest.fields import dig, text, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 from ledger import VestigeError, canonicalize
 
 __all__ = ["Jira"]
 
 # `jira:issue_updated`, `comment_created`, `issuelink_deleted`, `worklog_updated`, ...
 _EVENT = re.compile(r"(?:jira:)?[a-z][a-z0-9_]{0,63}")
-_MAX_ID = 1024  # Extracted.source_event_id's bound
 # OCSF 1.x API Activity (6003) activity_id by the event's verb.
 _ACTIVITY = {"created": 1, "updated": 3, "deleted": 4}
 
@@ -102,7 +101,7 @@ def _event_id(record: Mapping[str, Any], event: str, context: Context) -> str:
     if header is None and subject is not None and timestamp is not None:
         header = f"{event}:{subject}:{timestamp}"
     if header is not None:
-        if len(header) > _MAX_ID:
+        if len(header) > MAX_EVENT_ID:
             raise InvalidRecord("webhook identifier longer than 1024 characters")
         return header
     try:

@@ -16,12 +16,11 @@ from typing import Any, ClassVar
 
 from ingest.fields import dig, require, strings, text, tickets, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 
 __all__ = ["K8sAudit"]
 
 _CLIP = 512  # longest free-text attribute kept
-_MAX_ID = 1024  # Extracted.source_event_id limit
 _LIST_CAP = 20  # longest list attribute kept (groups, source IPs)
 
 # Where an orchestrator marks the objects of a workspace (label or annotation key).
@@ -117,7 +116,7 @@ class K8sAudit(Source):
         audit_id = require(record, "auditID")
         stage = text(record.get("stage"))
         event_id = f"{audit_id}:{stage}" if stage else audit_id
-        if len(event_id) > _MAX_ID:
+        if len(event_id) > MAX_EVENT_ID:
             raise InvalidRecord("auditID is too long")
         verb = require(record, "verb")
         when = (

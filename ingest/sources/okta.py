@@ -12,12 +12,11 @@ from typing import Any, ClassVar
 
 from ingest.fields import dig, require, text, utc
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
+from ingest.model import MAX_EVENT_ID, Actor, ActorKind, CorrelationKeys, Extracted, Ocsf, Outcome
 
 __all__ = ["Okta"]
 
 _CLIP = 512  # longest free-text attribute kept
-_MAX_ID = 1024  # Extracted.source_event_id limit
 _TARGET_CAP = 10  # most targets kept in attributes
 
 # actor.type -> who acts. "User" is a person; the rest are Okta itself or OAuth clients.
@@ -135,7 +134,7 @@ class Okta(Source):
         if not isinstance(record, Mapping):
             raise InvalidRecord("Okta event is not a JSON object")
         event_id = require(record, "uuid")
-        if len(event_id) > _MAX_ID:
+        if len(event_id) > MAX_EVENT_ID:
             raise InvalidRecord("uuid is too long")
         event_type = require(record, "eventType")
         occurred_at = utc(record.get("published"), "published")
