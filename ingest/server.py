@@ -136,23 +136,32 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
     async def jira(request: Request) -> JSONResponse:
         route = "/hooks/jira"
         body = await body_of(request, "jira", route)
-        # Jira Cloud signs with a secret when one is set on the webhook; Server does not.
-        if config.jira_secret is not None and not valid_hub_signature(
-            config.jira_secret, body, request.headers.get("x-hub-signature")
-        ):
-            await reject(request, "jira", route, 401, "missing or bad X-Hub-Signature", body)
+        # Jira Cloud signs with a secret set on the webhook. Jira Server cannot sign or
+        # add headers, so without a secret a collector token in the URL (?token=) or a
+        # bearer header is required: nobody unauthenticated writes into the ledger.
+        if config.jira_secret is not None:
+            if not valid_hub_signature(
+                config.jira_secret, body, request.headers.get("x-hub-signature")
+            ):
+                await reject(request, "jira", route, 401, "missing or bad X-Hub-Signature", body)
+        elif tokens.collector_of(_bearer(request) or request.query_params.get("token")) is None:
+            await reject(request, "jira", route, 401, "missing or unknown collector token", body)
         return await deliver(request, "jira", route, body)
 
     @app.post("/v1/events")
     async def events(request: Request) -> JSONResponse:
         route = "/v1/events"
         body = await body_of(request, "agent", route)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or tokens.collector_of(token.strip()) is None:
+        if tokens.collector_of(_bearer(request)) is None:
             await reject(request, "agent", route, 401, "missing or unknown bearer token", body)
         return await deliver(request, "agent", route, body, many=True)
 
     return app
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def _ledger_size(pipeline: Pipeline) -> int:

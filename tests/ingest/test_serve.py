@@ -146,17 +146,30 @@ def test_serve_acks_only_committed_deliveries(server: tuple[str, Path, str, str]
                           headers=bearer)  # fmt: skip
     assert invalid.status_code == 400
 
+    issue = {
+        "timestamp": 1763629200000,
+        "webhookEvent": "jira:issue_created",
+        "user": {"accountId": "5b10a2844c20165700ede21g", "displayName": "Dana"},
+        "issue": {"id": "10042", "key": "SEC-41", "fields": {"summary": "Fix rounding"}},
+    }
+    anonymous = client.post("/hooks/jira", json=issue)
+    assert anonymous.status_code == 401
+    jira = client.post("/hooks/jira", json=issue, params={"token": token})
+    assert jira.status_code == 200, jira.text
+
     ledger = Ledger(Store(db), home)
     result = ledger.verify()
-    assert result.size == 3 + 3  # three pushes, three CloudEvents; nothing else
+    assert result.size == 3 + 3 + 1  # three pushes, three CloudEvents, one Jira issue
     events = _cli_json(home, db, "events", "--json")["events"]
-    assert sorted(e["source"] for e in events) == ["agent"] * 3 + ["github"] * 3
+    assert sorted(e["source"] for e in events) == ["agent"] * 3 + ["github"] * 3 + ["jira"]
     assert {e["source_event_id"] for e in events if e["source"] == "github"} == set(deliveries)
 
     rows = _cli_json(home, db, "quarantine", "list", "--json")["quarantined"]
     reasons = sorted(row["reason"].split(":")[0] for row in rows)
-    assert len(rows) == 6, rows  # forged, unsigned, malformed, oversized, stranger, invalid
+    # forged, unsigned, malformed, oversized, stranger, invalid, anonymous Jira
+    assert len(rows) == 7, rows
     assert reasons.count("missing or bad X-Hub-Signature-256") == 2
     assert reasons.count("missing or unknown bearer token") == 1
+    assert reasons.count("missing or unknown collector token") == 1
     assert reasons.count("invalid JSON") == 1
     assert any(r.startswith("body exceeds") or r.startswith("body of") for r in reasons)
