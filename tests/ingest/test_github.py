@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ingest.interface import Context, InvalidRecord
 from ingest.model import ActorKind, Outcome
@@ -398,80 +395,6 @@ def test_not_a_payload() -> None:
         SOURCE.extract({}, CTX)
     with pytest.raises(InvalidRecord):
         SOURCE.extract({"repository": {"full_name": "a/b"}, "action": "opened"}, CTX)
-
-
-KEYS = st.sampled_from(
-    [
-        "action",
-        "ref",
-        "ref_type",
-        "master_branch",
-        "commits",
-        "pusher",
-        "sender",
-        "repository",
-        "head_commit",
-        "pull_request",
-        "workflow_run",
-        "workflow_job",
-        "installation",
-        "member",
-        "rule",
-        "guid",
-        "request",
-        "payload",
-        "full_name",
-        "pushed_at",
-        "updated_at",
-        "id",
-        "login",
-        "type",
-        "forced",
-        "after",
-    ]
-)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(KEYS | st.text(max_size=12), inner, max_size=5)
-    ),
-    max_leaves=25,
-)
-
-
-def _extract_or_invalid(record: Any, context: Context) -> None:
-    SOURCE.matches(record, context)
-    try:
-        SOURCE.extract(record, context)
-    except InvalidRecord:
-        pass
-
-
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.dictionaries(KEYS | st.text(max_size=16), JSON, max_size=8),
-    st.sampled_from([CTX, WITH_RECEIVED, http("push"), http("issues", GUID)]),
-)
-def test_random_objects_extract_or_are_invalid(record: dict[str, Any], context: Context) -> None:
-    _extract_or_invalid(record, context)
-
-
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(RECORDS), st.data())
-def test_mutated_records_extract_or_are_invalid(path: Path, data: st.DataObject) -> None:
-    record = json.loads(path.read_text())
-    node: Any = record
-    # Walk down a random path and replace what is there with random JSON.
-    while isinstance(node, dict) and node and data.draw(st.booleans()):
-        key = data.draw(st.sampled_from(sorted(node)))
-        if not isinstance(node[key], dict) or not data.draw(st.booleans()):
-            node[key] = data.draw(JSON)
-            break
-        node = node[key]
-    before = copy.deepcopy(record)
-    _extract_or_invalid(record, Context(origin=str(path)))
-    assert record == before  # extraction never mutates its input
 
 
 # -- real records (../shared/realdata) -----------------------------------------------------

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ingest.interface import Context, InvalidRecord
 from ingest.model import ActorKind, Outcome
@@ -239,60 +237,6 @@ def test_deep_nesting_without_a_document_id() -> None:
     record["config"] = deep
     with pytest.raises(InvalidRecord):
         SOURCE.extract(record, CTX)
-
-
-KEYS = st.sampled_from(
-    [
-        "action",
-        "actor",
-        "@timestamp",
-        "created_at",
-        "_document_id",
-        "token_id",
-        "programmatic_access_type",
-        "repo",
-        "branch",
-        "head_sha",
-        "workflow_run_id",
-        "operation_type",
-        "actor_is_agent",
-    ]
-)
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(KEYS | st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-ACTIONS = st.sampled_from(["git.push", "org.add_member", "repo.destroy", "a.b.c"]) | st.text()
-
-
-def _extract_or_invalid(record: Any) -> None:
-    SOURCE.matches(record, CTX)
-    try:
-        SOURCE.extract(record, CTX)
-    except InvalidRecord:
-        pass
-
-
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(KEYS | st.text(max_size=16), JSON, max_size=8), ACTIONS)
-def test_random_objects_extract_or_are_invalid(record: dict[str, Any], action: str) -> None:
-    _extract_or_invalid(record)
-    _extract_or_invalid({**record, "action": action})
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(PAGE), KEYS | st.text(max_size=12), JSON)
-def test_mutated_entries_extract_or_are_invalid(
-    record: dict[str, Any], key: str, value: Any
-) -> None:
-    mutated = {**record, key: value}
-    before = copy.deepcopy(mutated)
-    _extract_or_invalid(mutated)
-    assert mutated == before
 
 
 # -- real records (../shared/realdata) ----------------------------------------------------

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ingest.interface import Context, InvalidRecord
 from ingest.model import ActorKind, Outcome
@@ -190,46 +187,6 @@ def test_not_an_okta_event() -> None:
     assert not SOURCE.matches([], CTX)  # type: ignore[arg-type]
     with pytest.raises(InvalidRecord):
         SOURCE.extract([], CTX)  # type: ignore[arg-type]
-
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def _extract_or_invalid(record: Any) -> None:
-    try:
-        SOURCE.extract(record, CTX)
-    except InvalidRecord:
-        pass
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.text(max_size=16), JSON, max_size=8))
-def test_random_objects_extract_or_are_invalid(record: dict[str, Any]) -> None:
-    SOURCE.matches(record, CTX)
-    _extract_or_invalid(record)
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(RECORDS), st.data())
-def test_mutated_records_extract_or_are_invalid(path: Path, data: st.DataObject) -> None:
-    record = json.loads(path.read_text())
-    node: Any = record
-    # Walk down a random path and replace what is there with random JSON.
-    while isinstance(node, dict) and node and data.draw(st.booleans()):
-        key = data.draw(st.sampled_from(sorted(node)))
-        if not isinstance(node[key], dict) or not data.draw(st.booleans()):
-            node[key] = data.draw(JSON)
-            break
-        node = node[key]
-    before = copy.deepcopy(record)
-    _extract_or_invalid(record)
-    assert record == before  # extraction never mutates its input
 
 
 # -- real records (../shared/realdata) ----------------------------------------------------
