@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +100,19 @@ class Outcome:
     reason: str | None = None
 
 
-@dataclass
-class _Pending:
-    """Records normalized but not yet committed, and rejects not yet quarantined."""
+@dataclass(frozen=True)
+class _Normalized:
+    """A record ready to append, with what is needed to settle its fate after the commit."""
 
-    records: list[tuple[str, str, Record]] = field(default_factory=list)
-    rejects: list[Quarantined] = field(default_factory=list)
+    source: str
+    source_event_id: str
+    record: Record
+    raw_sha256: str
+    origin: str
+    position: str
+
+
+_Item = _Normalized | Quarantined  # one frame's result, in input order
 
 
 class Pipeline:
@@ -140,23 +148,22 @@ class Pipeline:
 
     def normalize(
         self, source: Source, value: dict[str, Any], context: Context
-    ) -> tuple[str, Record]:
-        """(source_event_id, ledger record) of one source record, or :class:`InvalidRecord`."""
+    ) -> tuple[str, str, Record]:
+        """(source_event_id, raw_sha256, ledger record) of one record, or :class:`InvalidRecord`."""
         extracted = source.extract(value, context)
         try:
             raw_canonical = canonicalize(value)
         except InputError as exc:
             raise InvalidRecord(str(exc)) from exc
-        return extracted.source_event_id, self._record(extracted, value, raw_canonical)
+        raw_sha256 = hashlib.sha256(raw_canonical).hexdigest()
+        record = self._record(extracted, value, raw_canonical, raw_sha256)
+        return extracted.source_event_id, raw_sha256, record
 
-    def _record(self, extracted: Extracted, raw: dict[str, Any], raw_canonical: bytes) -> Record:
+    def _record(
+        self, extracted: Extracted, raw: dict[str, Any], raw_canonical: bytes, raw_sha256: str
+    ) -> Record:
         doc = document(extracted)
-        doc.update(
-            schema=EVENT_SCHEMA,
-            observed_at=now(),
-            raw_sha256=hashlib.sha256(raw_canonical).hexdigest(),
-            raw=_RAW_SLOT,
-        )
+        doc.update(schema=EVENT_SCHEMA, observed_at=now(), raw_sha256=raw_sha256, raw=_RAW_SLOT)
         head = canonicalize(doc)
         needs_walk = self.redactor.needs_walk
         if needs_walk(head) or needs_walk(raw_canonical):
@@ -203,17 +210,15 @@ class Pipeline:
             headers=orjson.dumps(dict(headers or {})).decode(),
         )
 
-    def _take(
-        self, name: str, frame: Frame, context: Context, pending: _Pending
-    ) -> tuple[str, str | None, str | None]:
-        """Normalize one frame into ``pending``: (source, source_event_id, reject reason)."""
+    def _take(self, name: str, frame: Frame, context: Context) -> _Item:
+        """Normalize one frame, or make its quarantine row."""
         source_name = UNKNOWN_SOURCE if name == AUTO else name
         reason = frame.error
         if frame.value is not None:
             try:
                 source = self.source_for(name, frame.value, context)
                 source_name = source.name
-                event_id, record = self.normalize(source, frame.value, context)
+                event_id, raw_sha256, record = self.normalize(source, frame.value, context)
             except InvalidRecord as exc:
                 reason = str(exc)
             except RecursionError:
@@ -221,30 +226,56 @@ class Pipeline:
             except Exception as exc:  # a parser bug must not lose the record or stop the run
                 reason = f"internal error while parsing: {type(exc).__name__}: {exc}"
             else:
-                pending.records.append((source_name, event_id, record))
-                return source_name, event_id, None
+                return _Normalized(
+                    source_name, event_id, record, raw_sha256, context.origin, frame.position
+                )
         raw = frame.raw or encode_for_quarantine(frame.value)
-        pending.rejects.append(
-            self._quarantine_row(
-                source_name,
-                context.origin,
-                frame.position,
-                reason or "?",
-                raw,
-                context.headers,
-                frame.value,
-            )  # fmt: skip
-        )
-        return source_name, None, reason
+        return self._quarantine_row(
+            source_name, context.origin, frame.position, reason or "?", raw, context.headers,
+            frame.value,
+        )  # fmt: skip
 
-    def _commit(self, pending: _Pending) -> set[bytes]:
-        """Append the pending records and quarantine the rejects; the idempotency keys appended."""
+    def _commit(self, items: list[_Item], quarantine: bool = True) -> list[Outcome]:
+        """Append the batch in one transaction, then settle each item's fate, in order.
+
+        A record whose key is already stored is a duplicate when its raw digest matches
+        the stored event's; with other content under the same key it is a conflict
+        (a replayed id, or a source reusing ids) and is quarantined, not dropped.
+        """
+        records = [item for item in items if isinstance(item, _Normalized)]
         fresh: set[bytes] = set()
-        if pending.records:
-            appended = self.ledger.append_batch([record for _, _, record in pending.records])
-            fresh = {record.key for record in appended}
-        self.store.quarantine(pending.rejects)
-        return fresh
+        if records:
+            fresh = {r.key for r in self.ledger.append_batch([r.record for r in records])}
+        repeats = Counter(r.record.key for r in records)
+        stored = self.ledger.entries_by_key(
+            [key for key, n in repeats.items() if key not in fresh or n > 1]
+        )
+        outcomes: list[Outcome] = []
+        rejects: list[Quarantined] = []
+        for item in items:
+            if isinstance(item, Quarantined):
+                rejects.append(item)
+                outcomes.append(Outcome(item.source, "quarantined", reason=item.reason))
+            elif item.record.key in fresh:
+                fresh.discard(item.record.key)  # a repeat within the batch is not fresh
+                outcomes.append(Outcome(item.source, "appended", item.source_event_id))
+            else:
+                seq, canonical = stored[item.record.key]
+                if orjson.loads(canonical).get("raw_sha256") == item.raw_sha256:
+                    outcomes.append(Outcome(item.source, "duplicate", item.source_event_id))
+                    continue
+                reason = (
+                    f"conflicts with ledger entry {seq}: same source and source_event_id "
+                    f"{item.source_event_id!r}, different content"
+                )
+                rejects.append(
+                    Quarantined(item.source, item.origin, item.position, reason,
+                                item.record.canonical, item.raw_sha256, len(item.record.canonical))
+                )  # fmt: skip
+                outcomes.append(Outcome(item.source, "quarantined", item.source_event_id, reason))
+        if quarantine:
+            self.store.quarantine(rejects)
+        return outcomes
 
     # -- files --------------------------------------------------------------
 
@@ -259,37 +290,35 @@ class Pipeline:
         sizes = [_size(path) for path in files]
         total = sum(sizes)
         summary = Summary()
-        pending = _Pending()
+        items: list[_Item] = []
         done = 0
         for path, size in zip(files, sizes, strict=True):
             # Records without a time of their own fall back to when we read them.
             received = {"x-vestige-received-at": now()}
             context = Context(origin=str(path), headers=received, trust=self.trust)
             for frame, position in _file_frames(path, self.max_record_bytes):
-                source_name, _, _ = self._take(name, frame, context, pending)
-                summary.of(source_name).read += 1
-                if len(pending.records) + len(pending.rejects) >= self.batch_size:
-                    self._settle(pending, summary)
-                    pending = _Pending()
+                items.append(self._take(name, frame, context))
+                if len(items) >= self.batch_size:
+                    self._settle(items, summary)
+                    items = []
                     if progress is not None:
                         progress(done + position(), total)
             done += size
-        self._settle(pending, summary)
+        self._settle(items, summary)
         if progress is not None:
             progress(total, total)
         return summary
 
-    def _settle(self, pending: _Pending, summary: Summary) -> None:
-        fresh = self._commit(pending)
-        for source_name, _, record in pending.records:
-            counts = summary.of(source_name)
-            if record.key in fresh:
-                fresh.discard(record.key)  # a repeat within the batch is a duplicate
+    def _settle(self, items: list[_Item], summary: Summary) -> None:
+        for outcome in self._commit(items):
+            counts = summary.of(outcome.source)
+            counts.read += 1
+            if outcome.status == "appended":
                 counts.appended += 1
-            else:
+            elif outcome.status == "duplicate":
                 counts.duplicates += 1
-        for reject in pending.rejects:
-            summary.of(reject.source).quarantined += 1
+            else:
+                counts.quarantined += 1
 
     # -- deliveries (HTTP) --------------------------------------------------
 
@@ -301,22 +330,7 @@ class Pipeline:
         ``quarantine=False`` reports rejects without storing them (a retry of a
         record that is already in the quarantine).
         """
-        pending = _Pending()
-        taken = [self._take(name, frame, context, pending) for frame in values]
-        if not quarantine:
-            pending.rejects.clear()
-        fresh = self._commit(pending)
-        records = iter(pending.records)
-        outcomes = []
-        for source_name, event_id, reason in taken:
-            if event_id is None:
-                outcomes.append(Outcome(source_name, "quarantined", reason=reason))
-                continue
-            key = next(records)[2].key
-            outcomes.append(Outcome(source_name, "appended" if key in fresh else "duplicate",
-                                    event_id))  # fmt: skip
-            fresh.discard(key)  # a repeat within the delivery is a duplicate
-        return outcomes
+        return self._commit([self._take(name, frame, context) for frame in values], quarantine)
 
     def quarantine_only(
         self,

@@ -189,6 +189,13 @@ class Ledger:
             return AppendResult(0, 0, size, head.root if head else merkle.EMPTY_ROOT)
         return AppendResult(appended, duplicates, result.size, result.root)
 
+    def entries_by_key(self, keys: list[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """(seq, canonical bytes) of the entries stored under these record keys."""
+        if not keys:
+            return {}
+        with self.store.reader(snapshot=False) as reader:
+            return reader.entries_by_key(keys)
+
     def append_batch(self, batch: list[Record]) -> list[Record]:
         """Append one batch atomically; return the records that were new (not duplicates)."""
         return self._append_batch(self.origin, batch, [self.keys.signer()])[1]

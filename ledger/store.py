@@ -268,6 +268,11 @@ class Reader:
         )
         return None if row is None else StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3])
 
+    def entries_by_key(self, keys: Iterable[bytes]) -> dict[bytes, tuple[int, bytes]]:
+        """(seq, canonical) of the entries stored under the given idempotency keys."""
+        rows = self._select_in("idem_key, seq, canonical", "idem_key", keys)
+        return {bytes(key): (int(seq), bytes(canonical)) for key, seq, canonical in rows}
+
     def canonicals(self, seqs: Iterable[int]) -> dict[int, bytes]:
         """Canonical bytes of the given entries (missing ones are absent)."""
         return {int(s): bytes(c) for s, c in self._select_in("seq, canonical", "seq", seqs)}

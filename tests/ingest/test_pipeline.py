@@ -118,3 +118,25 @@ def test_unreadable_and_corrupt_files_are_quarantined_and_the_run_goes_on(
     assert reasons[str(missing)] == "input unreadable: No such file or directory"
     assert reasons[str(broken)].startswith(("input unreadable", "invalid JSON"))
     assert ledger.verify().size == summary["appended"]
+
+
+def test_same_id_with_other_content_is_a_conflict_not_a_duplicate(
+    make_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger()
+    records = list(cloudtrail_records(10))
+    _pipeline(ledger).ingest_paths("cloudtrail", [_write(tmp_path / "a.json", records)])
+    replayed = [dict(r) for r in records[:3]]
+    replayed[1]["eventName"] = "DeleteObject"  # same eventID, different content
+    twice = [replayed[2], {**replayed[2], "awsRegion": "eu-west-1"}]  # a conflict in one batch
+    summary = (
+        _pipeline(ledger)
+        .ingest_paths("cloudtrail", [_write(tmp_path / "b.json", replayed + twice)])
+        .to_json()
+    )
+    assert (summary["appended"], summary["duplicates"], summary["quarantined"]) == (0, 3, 2)
+    assert ledger.verify().size == 10
+    reasons = sorted(row["reason"] for row in IngestStore(ledger.store).quarantined())
+    assert len(reasons) == 2
+    assert all(r.startswith("conflicts with ledger entry ") for r in reasons)
+    assert any(repr(records[1]["eventID"]) in r for r in reasons)
