@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -14,7 +14,7 @@ from vestige.samples import cloudtrail_records
 STS_TOKEN = "IQoJb3JpZ2luX2VjEKn//////////wEaCXVzLWVhc3QtMSJHMEUCIQD" + "k" * 80
 
 
-def _write(path: Path, records: list[object]) -> Path:
+def _write(path: Path, records: Sequence[object]) -> Path:
     path.write_bytes(orjson.dumps({"Records": records}))
     return path
 
