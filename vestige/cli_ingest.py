@@ -23,7 +23,7 @@ from ingest import (
     Redactor,
     load_salt,
 )
-from ingest.framing import DEFAULT_MAX_RECORD
+from ingest.framing import DEFAULT_MAX_RECORD, input_files
 from ingest.model import KEY_KINDS
 from ledger import Verifier, VestigeError
 from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
@@ -71,7 +71,8 @@ def ingest(
         if not path.exists():
             raise VestigeError(f"{path}: no such file or directory")
     pipeline = _pipeline(batch_size, max_record_bytes)
-    with _progress("ingesting", total=None) as bar:
+    size = sum(path.stat().st_size for path in input_files(paths))
+    with _progress("ingesting (bytes read)", total=size or None) as bar:
         progress = None if bar is None else (lambda done, _total: bar(done))
         summary = pipeline.ingest_paths(source, paths, progress)
     document = summary.to_json()
