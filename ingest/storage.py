@@ -62,9 +62,14 @@ class IngestStore:
         self._created = False
 
     def create(self) -> None:
-        if not self._created:
-            SQLModel.metadata.create_all(self.engine, tables=TABLES)
-            self._created = True
+        """Create ingest's tables if absent; safe when several processes start at once."""
+        if self._created:
+            return
+        with self._transaction() as conn:  # SQLite: BEGIN IMMEDIATE serializes creators
+            if self.store.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('vestige_ingest'))"))
+            SQLModel.metadata.create_all(conn, tables=TABLES)
+        self._created = True
 
     @contextmanager
     def _transaction(self) -> Iterator[sa.Connection]:

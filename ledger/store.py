@@ -107,13 +107,18 @@ class Store:
 
     def create(self) -> None:
         """Create tables and append-only guards; safe to run again."""
-        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
         guards = _pg_guard_sql() if self.is_postgres else _sqlite_guard_sql()
-        with self._connection() as conn:
-            cur = conn.cursor()
+        with self.engine.connect() as conn:
+            # Serialize concurrent `init`s: neither CREATE TABLE after an existence check
+            # nor CREATE OR REPLACE is safe against a second process doing the same.
+            # (A plain DB-API cursor: the guards' bodies contain '%', which SQLAlchemy's
+            # parameter style would take for placeholders.)
+            cur = conn.connection.cursor()
             if self.is_postgres:
-                # Serialize concurrent `init`s: CREATE OR REPLACE is not concurrency safe.
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+            else:
+                cur.execute("BEGIN IMMEDIATE")
+            SQLModel.metadata.create_all(conn, tables=_TABLES)
             for statement in guards:
                 cur.execute(statement)
             conn.commit()
