@@ -34,11 +34,12 @@ from ingest.sources import SOURCES, detect
 from ingest.storage import IngestStore, Quarantined, now
 from ledger import InputError, Ledger, Record, canonicalize
 
-__all__ = ["AUTO", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"]
+__all__ = ["AUTO", "RETRY_HEADER", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"]
 
 AUTO = "auto"
 UNKNOWN_SOURCE = "unknown"  # where `auto` could not tell the format
 DEFAULT_BATCH = 1000
+RETRY_HEADER = "x-vestige-quarantine-id"  # set by `quarantine retry` on the record's context
 # Stands in for the raw record while the (small) event is canonicalized; random, so no
 # record can contain it.
 _RAW_SLOT = f"\x00raw-{secrets.token_hex(16)}\x00"
@@ -156,6 +157,12 @@ class Pipeline:
         except InputError as exc:
             raise InvalidRecord(str(exc)) from exc
         raw_sha256 = hashlib.sha256(raw_canonical).hexdigest()
+        retried = context.headers.get(RETRY_HEADER)
+        if retried is not None:
+            # Parsed again from the quarantine's redacted copy: say so, since raw_sha256
+            # is then of that copy, not of the record as first received.
+            attributes = {**extracted.attributes, "from_quarantine": retried}
+            extracted = extracted.model_copy(update={"attributes": attributes})
         record = self._record(extracted, value, raw_canonical, raw_sha256)
         return extracted.source_event_id, raw_sha256, record
 

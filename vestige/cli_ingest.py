@@ -25,6 +25,7 @@ from ingest import (
 )
 from ingest.framing import DEFAULT_MAX_RECORD, input_files
 from ingest.model import KEY_KINDS
+from ingest.pipeline import RETRY_HEADER
 from ledger import Verifier, VestigeError
 from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
 
@@ -216,7 +217,8 @@ def quarantine_retry(
                             "reason": f"invalid JSON: {exc}"})  # fmt: skip
             continue
         parse_as = source or (row["source"] if row["source"] in SOURCES else AUTO)
-        context = Context(row["origin"], orjson.loads(row["headers"]), pipeline.trust)
+        headers = {**orjson.loads(row["headers"]), RETRY_HEADER: str(record_id)}
+        context = Context(row["origin"], headers, pipeline.trust)
         is_object = isinstance(value, dict)
         frame = Frame(row["position"], value if is_object else None,
                       None if is_object else "expected a JSON object", raw)  # fmt: skip

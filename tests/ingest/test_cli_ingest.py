@@ -125,4 +125,7 @@ def test_ingest_search_and_quarantine_through_the_cli(tmp_path: Path) -> None:
     assert len(_json(vestige(home, "quarantine", "list", "--all", "--json"))["quarantined"]) == 2
     (pod,) = _json(vestige(home, "events", "--source", "k8s-audit", "--json"))["events"]
     assert pod["action"] == "create:pods"
+    stored = json.loads(ok(vestige(home, "prove", "inclusion", str(pod["seq"]), "--json")).out)
+    document = json.loads(base64.b64decode(stored["canonical"]))
+    assert document["attributes"]["from_quarantine"] == str(rows[1]["id"])
     assert json.loads(ok(vestige(home, "verify", "--json")).out)["size"] == 64
