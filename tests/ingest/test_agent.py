@@ -310,17 +310,6 @@ def test_deep_nesting_in_a_signed_record_is_a_bad_signature(signer: ledger.Signe
     assert event.signature is not None and event.signature.status is SignatureStatus.FAILED
 
 
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @pytest.mark.parametrize("signature", [{"alg": "rsa"}, "not an object", {"alg": "ed25519"}])
 def test_a_malformed_signature_is_a_bad_signature_not_an_invalid_record(signature: object) -> None:
     record = copy.deepcopy(events()["0002"])

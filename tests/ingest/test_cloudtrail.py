@@ -19,7 +19,6 @@ from tests.conftest import realdata
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest" / "cloudtrail"
 SOURCE = CloudTrail()
 CTX = Context()
-RECORDS = sorted(p for p in ASSETS.glob("*.json") if not p.name.endswith(".expected.json"))
 
 
 def load(name: str) -> dict[str, Any]:

@@ -294,14 +294,3 @@ def test_hostile_values_do_not_crash() -> None:
     assert len(event.attributes["error"]) == 512
     assert "12" in event.keys.credential_id  # numbers read as text (fields.text)
     assert "lease_ttl" not in event.attributes
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
