@@ -189,18 +189,20 @@ class Redactor:
 
     def _replace_whole(self, key: str, secret: str, path: str, findings: list[Finding]) -> str:
         kind = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+", "-", key).strip("-").lower()
-        mark = self._mark(kind, secret)
-        findings.append(Finding(kind, path, self.fingerprint(secret)))
-        return mark
+        return self._found(kind, secret, path, findings)
 
     def _replace_shapes(self, text: str, path: str, findings: list[Finding]) -> str:
         def replace(match: re.Match[str]) -> str:
             kind = (match.lastgroup or "secret").replace("_", "-")
-            findings.append(Finding(kind, path, self.fingerprint(match.group(0))))
-            return self._mark(kind, match.group(0))
+            return self._found(kind, match.group(0), path, findings)
 
         return _VALUE.sub(replace, text)
 
+    def _found(self, kind: str, secret: str, path: str, findings: list[Finding]) -> str:
+        """Record a finding; its mark, with the fingerprint computed once."""
+        fingerprint = self.fingerprint(secret)
+        findings.append(Finding(kind, path, fingerprint))
+        return f"[REDACTED:{kind}:{fingerprint}]"
 
 def _is_secret(value: object) -> bool:
     """Is this value, under a secret name, a secret (not a placeholder, HMAC or mark)?"""
