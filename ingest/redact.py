@@ -204,6 +204,7 @@ class Redactor:
         findings.append(Finding(kind, path, fingerprint))
         return f"[REDACTED:{kind}:{fingerprint}]"
 
+
 def _is_secret(value: object) -> bool:
     """Is this value, under a secret name, a secret (not a placeholder, HMAC or mark)?"""
     if isinstance(value, bool) or value is None:
