@@ -28,7 +28,7 @@ from ingest.tables import (
 )
 from ledger import Store
 
-__all__ = ["IngestStore", "Quarantined", "now"]
+__all__ = ["ACTOR_KIND", "NAMESPACE_KIND", "IngestStore", "Quarantined", "now"]
 
 _Q = QuarantineRow.__table__  # type: ignore[attr-defined]
 _R = ResolutionRow.__table__  # type: ignore[attr-defined]
@@ -53,6 +53,30 @@ class Quarantined:
     raw_sha256: str
     size: int
     headers: str = "{}"
+
+
+# Catalogue-only key kinds, besides the event's correlation keys: who acted (an agent's
+# SPIFFE ID, OIDC subject, ARN or login; CloudTrail's sourceIdentity) and a Kubernetes
+# namespace, so reconstruction can link a workspace's identity and namespace by index.
+ACTOR_KIND = "actor"
+NAMESPACE_KIND = "namespace"
+
+
+def _index_keys(doc: dict[str, Any]) -> set[tuple[str, str]]:
+    pairs = {(kind, value) for kind, values in doc["keys"].items() for value in values}
+    actor, attributes = doc.get("actor") or {}, doc.get("attributes") or {}
+    for value in (
+        actor.get("id"),
+        actor.get("spiffe_id"),
+        actor.get("oidc_sub"),
+        attributes.get("source_identity"),
+    ):
+        if isinstance(value, str) and value:
+            pairs.add((ACTOR_KIND, value))
+    namespace = attributes.get("namespace")
+    if doc.get("source") == "k8s-audit" and isinstance(namespace, str) and namespace:
+        pairs.add((NAMESPACE_KIND, namespace))
+    return pairs
 
 
 class IngestStore:
@@ -214,9 +238,7 @@ class IngestStore:
                     }
                 )
                 keys += [
-                    {"seq": seq, "kind": kind, "value": value}
-                    for kind, values in doc["keys"].items()
-                    for value in values
+                    {"seq": seq, "kind": kind, "value": value} for kind, value in _index_keys(doc)
                 ]
                 if len(events) >= batch:
                     indexed += self._index(events, keys)

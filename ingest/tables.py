@@ -58,9 +58,12 @@ class CatalogEvent(SQLModel, table=True):
     """One normalized event's searchable columns, keyed by its ledger ``seq``."""
 
     __tablename__ = "event_catalog"
-    __table_args__ = (Index("event_catalog_time", "occurred_at", "seq"),)
+    __table_args__ = (
+        Index("event_catalog_time", "occurred_at", "seq"),
+        Index("event_catalog_source_time", "source", "occurred_at", "seq"),
+    )
     seq: int = Field(primary_key=True, sa_type=_ID, sa_column_kwargs={"autoincrement": False})
-    source: str = Field(sa_type=Text, index=True)
+    source: str = Field(sa_type=Text)
     source_event_id: str = Field(sa_type=Text)
     occurred_at: str = Field(sa_type=Text)
 

@@ -281,6 +281,12 @@ class Ledger:
     # -- proofs -------------------------------------------------------------
 
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
+        return self.prove_inclusions([seq], size)[seq]
+
+    def prove_inclusions(
+        self, seqs: Iterable[int], size: int | None = None
+    ) -> dict[int, InclusionProof]:
+        """Inclusion proofs of several entries in one signed tree (the head by default)."""
         self._require_store()
         # No snapshot needed: entries, their tree nodes and checkpoints never
         # change, and a checkpoint is committed with the entries it covers.
@@ -289,18 +295,26 @@ class Ledger:
             if head is None:
                 raise VestigeError("the ledger has no checkpoint yet")
             size = head.size if size is None else size
-            # Only signed sizes are provable: entries past the head are not vouched for.
-            if not 0 <= seq < size <= head.size:
-                raise VestigeError(
-                    f"entry {seq} is not in a tree of size {size} (the signed head is {head.size})"
+            proofs: dict[int, InclusionProof] = {}
+            note: str | None = None
+            for seq in seqs:
+                # Only signed sizes are provable: entries past the head are not vouched for.
+                if not 0 <= seq < size <= head.size:
+                    raise VestigeError(
+                        f"entry {seq} is not in a tree of size {size} "
+                        f"(the signed head is {head.size})"
+                    )
+                if note is None:
+                    stored = head if size == head.size else r.checkpoint_at(size)
+                    note = stored.note if stored else self._sign_at(r, size)
+                entry = r.entry(seq)
+                if entry is None:
+                    raise IntegrityError(seq, "entry is missing from the store")
+                path = _range_hashes(r, merkle.inclusion_ranges(seq, size))
+                proofs[seq] = InclusionProof(
+                    seq, size, entry.leaf_hash, entry.canonical, path, note
                 )
-            entry = r.entry(seq)
-            if entry is None:
-                raise IntegrityError(seq, "entry is missing from the store")
-            path = _range_hashes(r, merkle.inclusion_ranges(seq, size))
-            stored = head if size == head.size else r.checkpoint_at(size)
-            note = stored.note if stored else self._sign_at(r, size)
-        return InclusionProof(seq, size, entry.leaf_hash, entry.canonical, path, note)
+        return proofs
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
         self._require_store()

@@ -280,7 +280,7 @@ def verify_proof(
         print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
 
 
-from vestige import cli_ingest  # noqa: E402, F401  # registers the ingest commands
+from vestige import cli_ingest, cli_reconstruct  # noqa: E402, F401  # register their commands
 
 
 def main() -> None:

@@ -311,6 +311,8 @@ class GitHubWebhook(Source):
             "ref_type": text(p.get("ref_type")) if event in ("create", "delete") else None,
             "ref": text(p.get("ref")) if event in ("push", "create", "delete") else None,
             "occurred_at_from": fallback,
+            # Where a deployment goes: a production deployment is a high-risk action.
+            "environment": text(dig(p, "deployment", "environment")),
         }
         attributes: dict[str, Any] = {k: v for k, v in facts.items() if v is not None}
         if event == "push":

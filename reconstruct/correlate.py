@@ -1,0 +1,189 @@
+"""Linking a workspace's events: from its id, through its anchors, to a fixpoint.
+
+Start from the entries that name the workspace; every linked entry may name more
+keys to follow (the task record's ticket, branch and credentials; the agent's
+identity; credentials minted with the workspace's own). Each link keeps why it
+was made, so a report can explain every event's presence. The catalogue is the
+only thing read; the rules about which keys to follow are here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ingest.storage import ACTOR_KIND, NAMESPACE_KIND
+from reconstruct.catalog import Pair, parse_event
+from reconstruct.evidence import LinkedEvent
+
+__all__ = ["Index", "link"]
+
+_GITHUB = ("github", "github-audit")
+# GitHub events a commit links besides pushes: what ran on it and where it went.
+_BUILDS = ("workflow_run", "workflow_job", "check_run", "check_suite", "deployment", "status")
+
+
+class Index(Protocol):
+    """What linking reads: a key index and the entries' bytes (``Catalog`` implements it)."""
+
+    def lookup(self, pairs: Collection[Pair]) -> Mapping[Pair, list[int]]: ...
+
+    def canonicals(self, seqs: Collection[int]) -> Mapping[int, bytes]: ...
+
+
+Accept = Callable[[LinkedEvent], bool]
+
+
+@dataclass(frozen=True)
+class _Follow:
+    """A key to follow, why, and which of the entries carrying it belong to the workspace."""
+
+    pair: Pair
+    why: str
+    accept: Accept | None = None
+
+
+def _any(_: LinkedEvent) -> bool:
+    return True
+
+
+def _jira(event: LinkedEvent) -> bool:
+    return event.source == "jira"
+
+
+def _in_repo(repo: str, actions: tuple[str, ...] = ()) -> Accept:
+    def accept(event: LinkedEvent) -> bool:
+        return (
+            event.source in _GITHUB
+            and repo in event.keys("repo")
+            and (not actions or event.action.startswith(actions))
+        )
+
+    return accept
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _follows(workspace: str, event: LinkedEvent, credentials: set[str]) -> Iterator[_Follow]:
+    """The keys a linked ``event`` adds to the workspace's trail."""
+    mine = workspace in event.keys("workspace_id")
+    if event.source == "agent" and mine:
+        yield from _lifecycle_follows(event)
+        return
+    repo = event.keys("repo")
+    if event.source in _GITHUB and repo and event.keys("branch"):
+        # What was built and deployed from the branch's commits and runs.
+        for commit in event.keys("commit"):
+            yield _Follow(
+                ("commit", commit),
+                f"commit {commit[:12]} of seq {event.seq}",
+                _in_repo(repo[0], _BUILDS),
+            )
+        for run in event.keys("run_id"):
+            yield _Follow(("run_id", run), f"run {run} of seq {event.seq}", _in_repo(repo[0]))
+    issued = event.issued_credentials()
+    by_us = _text(event.actor.get("credential_id")) in credentials
+    if mine or (issued and by_us):
+        # Credentials and sessions handed to the workspace, or minted with its own.
+        how = f"tagged with {workspace}" if mine else "minted with a credential of the workspace"
+        for credential in event.keys("credential_id"):
+            yield _Follow(
+                ("credential_id", credential), f"credential {credential} ({how}, seq {event.seq})"
+            )
+        for session in event.keys("session_id"):
+            yield _Follow(("session_id", session), f"session {session} ({how}, seq {event.seq})")
+
+
+def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
+    data, seq = event.data, event.seq
+    if event.lifecycle("task.recorded"):
+        ticket, repo, branch = (_text(data.get(k)) for k in ("ticket", "repo", "branch"))
+        if ticket:
+            yield _Follow(("ticket", ticket), f"ticket {ticket} (task record, seq {seq})", _jira)
+        if repo and branch:
+            yield _Follow(
+                ("branch", branch),
+                f"branch {repo}@{branch} (task record, seq {seq})",
+                _in_repo(repo),
+            )
+        for credential in data.get("credential_ids") or ():
+            if _text(credential):
+                yield _Follow(
+                    ("credential_id", credential),
+                    f"credential {credential} (task record, seq {seq})",
+                )
+    if event.lifecycle("workspace.created"):
+        namespace = _text(data.get("namespace"))
+        if namespace:
+            yield _Follow(
+                (NAMESPACE_KIND, namespace),
+                f"namespace {namespace} (workspace created, seq {seq})",
+                lambda e: e.source == "k8s-audit",
+            )
+    if event.lifecycle("credential.issued"):
+        for name in ("credential_id", "lease_id"):
+            credential = _text(data.get(name))
+            if credential:
+                yield _Follow(
+                    ("credential_id", credential),
+                    f"credential {credential} (issued to the workspace, seq {seq})",
+                )
+    for party in ("agent", "issued_to"):
+        actor = data.get(party)
+        if isinstance(actor, Mapping) and actor.get("kind") == "agent" and _text(actor.get("id")):
+            yield _Follow(
+                (ACTOR_KIND, actor["id"]),
+                f"agent identity {actor['id']} (seq {seq})",
+                lambda e: e.source != "agent",
+            )
+
+
+def link(workspace: str, index: Index) -> tuple[list[LinkedEvent], set[int]]:
+    """The workspace's events with why each is linked, and the seqs that are not events.
+
+    A seq whose entry does not parse as an event is returned in the second set: the
+    caller verifies it, and the report names it.
+    """
+    why: dict[int, list[str]] = {}
+    docs: dict[int, dict[str, Any]] = {}
+    unreadable: set[int] = set()
+    credentials: set[str] = set()
+    followed: set[Pair] = set()
+    pending = [_Follow(("workspace_id", workspace), f"names workspace {workspace}")]
+    while pending:
+        batch = {f.pair: f for f in pending if f.pair not in followed}
+        followed.update(batch)
+        pending = []
+        found = index.lookup(list(batch))
+        wanted = {seq for seqs in found.values() for seq in seqs} - docs.keys() - unreadable
+        for seq, canonical in index.canonicals(wanted).items():
+            doc = parse_event(canonical)
+            if doc is None:
+                unreadable.add(seq)
+            else:
+                docs[seq] = doc
+        unreadable |= wanted - docs.keys() - unreadable
+        fresh: list[int] = []
+        for pair, follow in batch.items():
+            for seq in found.get(pair, ()):
+                if seq not in docs:
+                    continue
+                event = LinkedEvent(seq, docs[seq])
+                if follow.accept is not None and not follow.accept(event):
+                    continue
+                if seq not in why:
+                    why[seq] = []
+                    fresh.append(seq)
+                if follow.why not in why[seq]:
+                    why[seq].append(follow.why)
+                if pair[0] == "credential_id":
+                    credentials.add(pair[1])
+        for seq in sorted(fresh):
+            for follow in _follows(workspace, LinkedEvent(seq, docs[seq]), credentials):
+                if follow.pair not in followed:
+                    pending.append(follow)
+    events = [LinkedEvent(seq, docs[seq], tuple(reasons)) for seq, reasons in why.items()]
+    return events, unreadable

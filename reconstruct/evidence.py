@@ -1,0 +1,303 @@
+"""The evidence a workspace is judged on, and the facts derived from it.
+
+:class:`Evidence` holds ledger events as parsed from their canonical bytes, so the
+same rules run on a live ledger and, offline, on the entries a report carries.
+:func:`facts` reads from it what every rule needs: the lifecycle, the task record,
+the workspace's identities and credentials. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+__all__ = [
+    "SYSTEM_OF_SOURCE",
+    "Credential",
+    "Evidence",
+    "Facts",
+    "LinkedEvent",
+    "facts",
+    "parse_time",
+]
+
+# The system a source reports, as task-record scopes and approvals name it.
+SYSTEM_OF_SOURCE: Final = {
+    "cloudtrail": "aws",
+    "github": "github",
+    "github-audit": "github",
+    "k8s-audit": "k8s",
+    "gcp-audit": "gcp",
+    "vault": "vault",
+    "jira": "jira",
+    "okta": "okta",
+    "agent": "agent",
+}
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 UTC time as ingest writes it (``...Z``)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class LinkedEvent:
+    """One ledger event (``schemas/event.v1.json``) and why it belongs to the workspace."""
+
+    seq: int
+    doc: Mapping[str, Any]
+    why: tuple[str, ...] = ()
+
+    @property
+    def time(self) -> str:
+        return str(self.doc["occurred_at"])
+
+    @property
+    def when(self) -> datetime:
+        return parse_time(self.time)
+
+    @property
+    def source(self) -> str:
+        return str(self.doc["source"])
+
+    @property
+    def system(self) -> str:
+        return SYSTEM_OF_SOURCE.get(self.source, self.source)
+
+    @property
+    def action(self) -> str:
+        return str(self.doc["action"])
+
+    @property
+    def target(self) -> str | None:
+        return _str(self.doc.get("target"))
+
+    @property
+    def actor(self) -> Mapping[str, Any]:
+        actor = self.doc.get("actor")
+        return actor if isinstance(actor, Mapping) else {}
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        attributes = self.doc.get("attributes")
+        return attributes if isinstance(attributes, Mapping) else {}
+
+    @property
+    def risk(self) -> list[str]:
+        return [r for r in self.doc.get("risk") or () if isinstance(r, str)]
+
+    def keys(self, kind: str) -> list[str]:
+        keys = self.doc.get("keys")
+        values = keys.get(kind) if isinstance(keys, Mapping) else None
+        return [v for v in values or () if isinstance(v, str)]
+
+    def identities(self) -> set[str]:
+        """Every name the actor goes by: id, SPIFFE ID, OIDC subject, CloudTrail sourceIdentity."""
+        names = (
+            self.actor.get("id"),
+            self.actor.get("spiffe_id"),
+            self.actor.get("oidc_sub"),
+            self.attributes.get("source_identity"),
+        )
+        return {name for name in names if isinstance(name, str) and name}
+
+    def lifecycle(self, kind: str) -> bool:
+        """An agent lifecycle event of ``kind`` (``workspace.created``, ``task.recorded``...)."""
+        return self.source == "agent" and self.action == kind
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """A lifecycle event's validated ``data`` (ingest keeps it as the attributes)."""
+        return self.attributes
+
+    def issued_credentials(self) -> list[str]:
+        """Credentials this event hands out: STS/IAM keys, Vault leases and tokens."""
+        if self.lifecycle("credential.issued"):
+            return [c for c in (_str(self.data.get("credential_id")),) if c]
+        issued = self.attributes.get("issued_credential")
+        if isinstance(issued, Mapping) and _str(issued.get("id")):
+            return [str(issued["id"])]
+        if self.source == "vault" and self.attributes.get("credential_event") == "issued":
+            return [c for c in self.keys("credential_id") if c != self.actor.get("credential_id")]
+        return []
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a workspace is judged on.
+
+    ``events`` are the linked events in time order; ``context`` are events of the
+    workspace's sources around its window, from any workspace (collector silence);
+    ``broken`` are seqs whose entry failed verification (their ``doc`` is empty).
+    """
+
+    workspace: str
+    events: tuple[LinkedEvent, ...]
+    context: tuple[LinkedEvent, ...] = ()
+    broken: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        workspace: str,
+        events: Iterable[LinkedEvent],
+        context: Iterable[LinkedEvent] = (),
+        broken: Iterable[int] = (),
+    ) -> Evidence:
+        ordered = sorted(events, key=lambda e: (e.time, e.seq))
+        return cls(
+            workspace,
+            tuple(ordered),
+            tuple(sorted(context, key=lambda e: e.seq)),
+            frozenset(broken),
+        )
+
+
+@dataclass
+class Credential:
+    """A credential of the workspace and what the evidence says of its life."""
+
+    id: str
+    issued: list[LinkedEvent] = field(default_factory=list)
+    revoked: list[LinkedEvent] = field(default_factory=list)
+    expires_at: datetime | None = None
+    declared_only: bool = True  # named by the task record, never seen issued
+
+    @property
+    def issued_at(self) -> datetime | None:
+        return min((e.when for e in self.issued), default=None)
+
+    @property
+    def revoked_at(self) -> datetime | None:
+        return min((e.when for e in self.revoked), default=None)
+
+
+@dataclass(frozen=True)
+class Facts:
+    workspace: str
+    created: LinkedEvent | None
+    destroyed: LinkedEvent | None
+    tasks: tuple[LinkedEvent, ...]
+    identities: frozenset[str]  # the workspace's agent identities
+    credentials: Mapping[str, Credential]
+    namespace: str | None
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def task(self) -> LinkedEvent | None:
+        """The task record in force: the latest one."""
+        return self.tasks[-1] if self.tasks else None
+
+    def performed_by_workspace(self, event: LinkedEvent) -> bool:
+        """Whether the workspace itself acted: with its credential, identity or service account."""
+        if event.source == "agent":
+            return False  # the orchestrator's reports about the workspace, not its actions
+        if _str(event.actor.get("credential_id")) in self.credentials:
+            return True
+        if event.identities() & self.identities:
+            return True
+        account = f"system:serviceaccount:{self.namespace}:"
+        return self.namespace is not None and str(event.actor.get("id") or "").startswith(account)
+
+
+def _expiry(event: LinkedEvent) -> datetime | None:
+    """When what ``event`` issued expires, if it says."""
+    if event.lifecycle("credential.issued"):
+        expires = _str(event.data.get("expires_at"))
+        return parse_time(expires) if expires else None
+    issued = event.attributes.get("issued_credential")
+    if isinstance(issued, Mapping) and _str(issued.get("expiration")):
+        return parse_time(str(issued["expiration"]))
+    ttl = event.attributes.get("lease_ttl")
+    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0:
+        return event.when + timedelta(seconds=ttl)
+    return None
+
+
+def _revokes(event: LinkedEvent) -> list[str]:
+    """Credentials ``event`` revokes."""
+    if event.lifecycle("credential.revoked"):
+        return [c for c in (_str(event.data.get("credential_id")),) if c]
+    if event.source == "vault" and event.attributes.get("credential_event") == "revoked":
+        return event.keys("credential_id")
+    if event.action in ("iam:DeleteAccessKey", "iam:UpdateAccessKey"):
+        return event.keys("credential_id")
+    return []
+
+
+def facts(evidence: Evidence) -> Facts:
+    """The lifecycle, task records, identities and credentials of ``evidence.workspace``."""
+    workspace, events = evidence.workspace, evidence.events
+    mine = [e for e in events if e.source == "agent" and workspace in e.keys("workspace_id")]
+    created = next((e for e in mine if e.lifecycle("workspace.created")), None)
+    destroyed = next((e for e in reversed(mine) if e.lifecycle("workspace.destroyed")), None)
+    tasks = tuple(e for e in mine if e.lifecycle("task.recorded"))
+
+    identities: set[str] = set()
+    for event in mine:
+        for name in ("agent", "issued_to"):
+            party = event.data.get(name)
+            if (
+                isinstance(party, Mapping)
+                and party.get("kind") == "agent"
+                and _str(party.get("id"))
+            ):
+                identities.add(str(party["id"]))
+    namespace = _str(created.data.get("namespace")) if created else None
+
+    credentials: dict[str, Credential] = {}
+    for task in tasks:
+        for declared in task.data.get("credential_ids") or ():
+            if isinstance(declared, str) and declared:
+                credentials.setdefault(declared, Credential(declared))
+    # Issuances reach a fixpoint: a credential minted with one of the workspace's belongs to it.
+    changed = True
+    while changed:
+        changed = False
+        for event in events:
+            ids = event.issued_credentials()
+            if not ids:
+                continue
+            tagged = workspace in event.keys("workspace_id")
+            by_us = _str(event.actor.get("credential_id")) in credentials
+            if not (tagged or by_us):
+                continue
+            for credential_id in ids:
+                credential = credentials.setdefault(credential_id, Credential(credential_id))
+                if event not in credential.issued:
+                    credential.issued.append(event)
+                    credential.declared_only = False
+                    expiry = _expiry(event)
+                    if expiry is not None:
+                        credential.expires_at = expiry
+                    changed = True
+    for event in events:
+        for credential_id in _revokes(event):
+            if credential_id in credentials:
+                credentials[credential_id].revoked.append(event)
+        prefix = _str(event.attributes.get("revoked_prefix"))
+        if prefix:
+            for credential in credentials.values():
+                if credential.id.startswith(prefix):
+                    credential.revoked.append(event)
+
+    start = created.when if created else (events[0].when if events else None)
+    end = destroyed.when if destroyed else (events[-1].when if events else None)
+    return Facts(
+        workspace=workspace,
+        created=created,
+        destroyed=destroyed,
+        tasks=tasks,
+        identities=frozenset(identities),
+        credentials=credentials,
+        namespace=namespace,
+        start=start,
+        end=end,
+    )

@@ -1,0 +1,232 @@
+"""``reconstruct --all`` as a job: one report per workspace and an index, resumable.
+
+Lifecycle: find the unfinished job for the output directory, or start one pinned to
+the current signed checkpoint -> for each workspace not yet recorded: write its
+report (to a temporary name, then renamed), record it -> write the index, mark the
+job done. A job killed anywhere resumes where it stopped, against the same
+checkpoint, so all its reports agree on one ledger state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
+from ingest.storage import now
+from ledger import Ledger, Signer, VestigeError, canonicalize
+from reconstruct.catalog import Catalog
+from reconstruct.formats import FORMATS
+from reconstruct.policy import Policy
+from reconstruct.report import build_report
+from reconstruct.tables import TABLES, JobItemRow, JobRow
+
+__all__ = ["JobSummary", "report_name", "run_all", "JobStore"]
+
+_J = JobRow.__table__  # type: ignore[attr-defined]
+_I = JobItemRow.__table__  # type: ignore[attr-defined]
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}")
+
+
+def report_name(workspace: str, suffix: str) -> str:
+    """A file name for a workspace's report. Workspace ids come from input: anything that
+    is not plainly safe gets a digest-based name, so no id can name a path elsewhere."""
+    if _SAFE.fullmatch(workspace) and ".." not in workspace:
+        return workspace + suffix
+    digest = hashlib.sha256(workspace.encode()).hexdigest()[:16]
+    return f"ws-{digest}{suffix}"
+
+
+class JobStore:
+    """Job rows, over the ledger's store (SQLAlchemy Core; every value is bound)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.store = ledger.store
+        self.engine = ledger.store.engine
+        with self._transaction() as conn:
+            if self.store.is_postgres:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('vestige_jobs'))"))
+            SQLModel.metadata.create_all(conn, tables=TABLES)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            if not self.store.is_postgres:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the ledger runs SQLite in autocommit
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def unfinished(self, out_dir: str) -> dict[str, Any] | None:
+        query = sa.select(_J).where(_J.c.out_dir == out_dir, _J.c.status == "running")
+        with self.engine.connect() as conn:
+            row = conn.execute(query.order_by(_J.c.id.desc())).first()
+        return None if row is None else dict(row._mapping)
+
+    def start(self, out_dir: str, parameters: dict[str, Any], size: int, note: str) -> int:
+        values = {
+            "out_dir": out_dir,
+            "parameters": orjson.dumps(parameters).decode(),
+            "tree_size": size,
+            "checkpoint": note,
+            "status": "running",
+            "started_at": now(),
+        }
+        with self._transaction() as conn:
+            return int(conn.execute(sa.insert(_J).values(values).returning(_J.c.id)).scalar_one())
+
+    def done_items(self, job_id: int) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_I).where(_I.c.job_id == job_id))
+            return {row.workspace: dict(row._mapping) for row in rows}
+
+    def record(self, item: dict[str, Any]) -> None:
+        with self._transaction() as conn:
+            conn.execute(sa.insert(_I).values(item))
+
+    def finish(self, job_id: int, total: int, counts: dict[str, Any]) -> None:
+        values = {
+            "status": "done",
+            "total": total,
+            "counts": orjson.dumps(counts).decode(),
+            "finished_at": now(),
+        }
+        with self._transaction() as conn:
+            conn.execute(sa.update(_J).where(_J.c.id == job_id).values(values))
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_J).order_by(_J.c.id.desc()).limit(limit))
+            return [dict(row._mapping) for row in rows]
+
+    def items(self, job_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_I).where(_I.c.job_id == job_id).order_by(_I.c.workspace))
+            return [dict(row._mapping) for row in rows]
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    job_id: int
+    resumed: bool
+    tree_size: int
+    total: int
+    written: int  # reports written by this run (the rest were done before it)
+    recreatable: int
+    findings: dict[str, int]
+    index: Path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    with open(temporary, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def run_all(
+    ledger: Ledger,
+    out_dir: Path,
+    policy: Policy,
+    format_name: str = "json",
+    signer: Signer | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> JobSummary:
+    """Reconstruct every workspace into ``out_dir``, resuming an unfinished job there."""
+    fmt = FORMATS[format_name]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs = JobStore(ledger)
+    key = str(out_dir.resolve())
+    parameters = {"format": format_name, "sign": signer is not None, "policy": policy.to_json()}
+    job = jobs.unfinished(key)
+    if job is not None and orjson.loads(job["parameters"]) != parameters:
+        raise VestigeError(
+            f"an unfinished job (#{job['id']}) in {out_dir} used other options: rerun it with "
+            "the same format, --sign and policy, or choose another --out"
+        )
+    catalog = Catalog.open(ledger.store)
+    if job is None:
+        if catalog.size == 0:
+            raise VestigeError("the ledger has no checkpoint yet: nothing to reconstruct")
+        note = ledger.prove_inclusion(0, catalog.size).checkpoint
+        job_id = jobs.start(key, parameters, catalog.size, note)
+    else:
+        job_id = int(job["id"])
+        catalog = Catalog(ledger.store, int(job["tree_size"]))
+    done: dict[str, dict[str, Any]] = jobs.done_items(job_id)
+    workspaces = catalog.workspaces()
+    written = 0
+    for position, workspace in enumerate(workspaces, 1):
+        if workspace not in done:
+            report = build_report(workspace, catalog, ledger, policy, signer)
+            name = report_name(workspace, fmt.suffix)
+            _write_atomically(out_dir / name, fmt.render([report]))
+            severities = [f.severity for f in report.findings]
+            item = {
+                "job_id": job_id,
+                "workspace": workspace,
+                "recreatable": report.verdict.recreatable,
+                "findings": orjson.dumps(Counter(f.code.value for f in report.findings)).decode(),
+                "worst": max(severities, key=lambda s: s.rank).value if severities else None,
+                "path": name,
+                "done_at": now(),
+            }
+            jobs.record(item)
+            done[workspace] = item
+            written += 1
+        if progress is not None:
+            progress(position, len(workspaces))
+
+    findings: Counter[str] = Counter()
+    for item in done.values():
+        findings.update(orjson.loads(str(item["findings"])))
+    recreatable = sum(1 for item in done.values() if item["recreatable"])
+    index = {
+        "job": job_id,
+        "tree_size": catalog.size,
+        "workspaces": [
+            {
+                "workspace": ws,
+                "recreatable": bool(done[ws]["recreatable"]),
+                "worst": done[ws]["worst"],
+                "findings": orjson.loads(done[ws]["findings"]),
+                "report": done[ws]["path"],
+            }
+            for ws in workspaces
+        ],
+        "recreatable": recreatable,
+        "findings": dict(sorted(findings.items())),
+    }
+    index_path = out_dir / "index.json"
+    _write_atomically(index_path, canonicalize(index) + b"\n")
+    counts = {
+        "workspaces": len(workspaces),
+        "recreatable": recreatable,
+        "findings": index["findings"],
+    }
+    jobs.finish(job_id, len(workspaces), counts)
+    return JobSummary(
+        job_id=job_id,
+        resumed=job is not None,
+        tree_size=catalog.size,
+        total=len(workspaces),
+        written=written,
+        recreatable=recreatable,
+        findings=dict(sorted(findings.items())),
+        index=index_path,
+    )

@@ -1,0 +1,384 @@
+"""Reports: assess a workspace, prove every entry cited, sign, and check it all offline.
+
+Lifecycle of a report: link (``correlate``) -> prove each entry against one signed
+checkpoint -> judge (``rules``) -> sign. ``verify_report`` needs only the file and
+the ledger's verifier key: it checks the signature and every proof, rebuilds the
+evidence from the entries' bytes and re-runs the rules, and fails unless it gets
+the report's own findings and verdict back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from ledger import InclusionProof, InputError, Ledger, Signer, Verifier, canonicalize, merkle
+from ledger.checkpoint import Checkpoint
+from ledger.note import open_note
+from reconstruct.catalog import Catalog, parse_event
+from reconstruct.correlate import link
+from reconstruct.evidence import Evidence, Facts, LinkedEvent, facts
+from reconstruct.model import (
+    Anchors,
+    CredentialSpan,
+    EvidenceBundle,
+    EvidenceEntry,
+    Finding,
+    Report,
+    ReportSignature,
+    TaskRecordAnchor,
+    TimelineRow,
+    Verdict,
+    Window,
+)
+from reconstruct.policy import Policy
+from reconstruct.rules import judge, verdict
+
+__all__ = [
+    "Assessment",
+    "ReportInvalid",
+    "assess",
+    "assess_workspace",
+    "build_report",
+    "sign_report",
+    "verify_report",
+    "report_bytes",
+]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything a report says about a workspace that follows from its evidence."""
+
+    window: Window
+    anchors: Anchors
+    timeline: list[TimelineRow]
+    credentials: list[CredentialSpan]
+    findings: list[Finding]
+    verdict: Verdict
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _row(event: LinkedEvent) -> TimelineRow:
+    actor = event.actor
+    return TimelineRow(
+        seq=event.seq,
+        time=event.time,
+        source=event.source,
+        actor=actor.get("display") or actor.get("id"),
+        action=event.action,
+        target=event.target,
+        outcome=str(event.doc.get("outcome") or "unknown"),
+        risk=event.risk,
+        why=list(event.why),
+    )
+
+
+def _anchors(f: Facts) -> Anchors:
+    task = f.task
+    if task is None:
+        return Anchors(
+            ticket=None, repo=None, branch=None, task_record=TaskRecordAnchor(present=False)
+        )
+    check = task.doc.get("signature") or {}
+    status = check.get("status")
+    text = {
+        k: v if isinstance(v, str) and v else None
+        for k in ("ticket", "repo", "branch")
+        for v in [task.data.get(k)]
+    }
+    return Anchors(
+        ticket=text["ticket"],
+        repo=text["repo"],
+        branch=text["branch"],
+        task_record=TaskRecordAnchor(
+            present=True,
+            seq=task.seq,
+            signed=status in ("ok", "failed"),
+            signature_valid=status == "ok",
+            signer=check.get("identity") or check.get("key_id"),
+        ),
+    )
+
+
+def assess(evidence: Evidence, policy: Policy) -> Assessment:
+    """The pure part of a report: the same on a live ledger and offline."""
+    derived, findings = judge(evidence, policy)
+    spans = [
+        CredentialSpan(
+            id=c.id,
+            issued_at=_iso(c.issued_at),
+            expires_at=_iso(c.expires_at),
+            revoked_at=_iso(c.revoked_at),
+            seqs=sorted({e.seq for e in (*c.issued, *c.revoked)}),
+        )
+        for c in sorted(derived.credentials.values(), key=lambda c: c.id)
+    ]
+    return Assessment(
+        window=Window(
+            start=_iso(derived.start),
+            end=_iso(derived.end),
+            created=derived.created is not None,
+            destroyed=derived.destroyed is not None,
+        ),
+        anchors=_anchors(derived),
+        timeline=[_row(e) for e in evidence.events],
+        credentials=spans,
+        findings=findings,
+        verdict=verdict(derived, findings),
+    )
+
+
+def assess_workspace(workspace: str, catalog: Catalog, policy: Policy) -> Assessment:
+    """A quick assessment from the catalogue, without proofs (``vestige workspaces``).
+
+    Entries are not verified here; ``build_report`` proves each one.
+    """
+    linked, unreadable = link(workspace, catalog)
+    return assess(Evidence.of(workspace, linked, broken=unreadable), policy)
+
+
+# -- building -------------------------------------------------------------------------
+
+
+def _thin(stream: Sequence[tuple[int, str]], gap_seconds: int) -> list[int]:
+    """The first and last entry of every half-gap bucket: every hole longer than the gap
+    between consecutive entries of ``stream`` is still a hole between those kept."""
+    bucket_of: dict[int, list[int]] = {}
+    half = max(gap_seconds // 2, 1)
+    for seq, at in stream:
+        bucket = int(datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) // half
+        kept = bucket_of.setdefault(bucket, [])
+        if len(kept) < 2:
+            kept.append(seq)
+        else:
+            kept[1] = seq
+    return sorted(seq for kept in bucket_of.values() for seq in kept)
+
+
+def _context(catalog: Catalog, f: Facts, policy: Policy, linked: set[int]) -> list[int]:
+    """Entries of the workspace's sources around its window, for COLLECTOR_SILENCE."""
+    task, start, end = f.task, f.start, f.end
+    if task is None or start is None or end is None:
+        return []
+    systems = {s.get("system") for s in task.data.get("scopes") or () if isinstance(s, dict)}
+    seqs: set[int] = set()
+    for system in sorted(str(s) for s in systems if s):
+        for source in policy.systems.get(system, []):
+            gap = policy.max_gap_seconds.get(source)
+            if gap is None:
+                continue
+            margin = timedelta(seconds=gap)
+            stream = catalog.stream(source, _iso(start - margin) or "", _iso(end + margin) or "")
+            seqs.update(_thin(stream, gap))
+    return sorted(seqs - linked)
+
+
+def _proven(proofs: dict[int, InclusionProof], root: bytes) -> set[int]:
+    """Seqs whose bytes hash to their leaf and whose leaf is in the signed tree."""
+    return {
+        seq
+        for seq, p in proofs.items()
+        if merkle.leaf_hash(p.canonical) == p.leaf_hash
+        and merkle.verify_inclusion(seq, p.tree_size, p.leaf_hash, p.proof, root)
+    }
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def build_report(
+    workspace: str,
+    catalog: Catalog,
+    ledger: Ledger,
+    policy: Policy,
+    signer: Signer | None = None,
+    generated_at: str | None = None,
+) -> Report:
+    """Reconstruct ``workspace`` as of the catalogue's tree size, proving every entry cited."""
+    linked, unreadable = link(workspace, catalog)
+    seqs = {e.seq for e in linked}
+    context = _context(catalog, facts(Evidence.of(workspace, linked)), policy, seqs)
+    proofs = ledger.prove_inclusions(sorted(seqs | unreadable | set(context)), catalog.size)
+    note = next(iter(proofs.values())).checkpoint if proofs else ""
+    checkpoint = Checkpoint.claimed_by(note) if note else None
+    proven = _proven(proofs, checkpoint.root) if checkpoint else set()
+    broken = set(proofs) - proven
+    # The rules see the entries exactly as proved: the bytes in the report.
+    docs = {seq: parse_event(proofs[seq].canonical) for seq in proven}
+    events = [LinkedEvent(e.seq, doc, e.why) for e in linked if (doc := docs.get(e.seq))]
+    around = [LinkedEvent(seq, doc) for seq in context if (doc := docs.get(seq))]
+    evidence = Evidence.of(workspace, events, around, broken | (unreadable - broken))
+    result = assess(evidence, policy)
+    report = Report(
+        workspace=workspace,
+        generated_at=generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        window=result.window,
+        anchors=result.anchors,
+        timeline=result.timeline,
+        credentials=result.credentials,
+        findings=result.findings,
+        verdict=result.verdict,
+        policy=policy.to_json(),
+        evidence=EvidenceBundle(
+            checkpoint=note,
+            tree_size=catalog.size,
+            entries=[
+                EvidenceEntry(
+                    seq=seq,
+                    canonical=_b64(p.canonical),
+                    leaf_hash=_b64(p.leaf_hash),
+                    proof=[_b64(h) for h in p.proof],
+                )
+                for seq, p in sorted(proofs.items())
+            ],
+            context=[seq for seq in context if seq in docs],
+        ),
+    )
+    return report if signer is None else sign_report(report, signer)
+
+
+# -- signing and offline verification ----------------------------------------------------
+
+
+def _unsigned_bytes(document: dict[str, Any]) -> bytes:
+    return canonicalize({k: v for k, v in document.items() if k != "signature"})
+
+
+def report_document(report: Report) -> dict[str, Any]:
+    return report.model_dump(mode="json", by_alias=True)
+
+
+def report_bytes(report: Report) -> bytes:
+    """The report file: its RFC 8785 bytes and a newline (what ``verify_report`` expects)."""
+    return canonicalize(report_document(report)) + b"\n"
+
+
+def sign_report(report: Report, signer: Signer) -> Report:
+    document = report_document(report)
+    signature = ReportSignature(
+        key_id=signer.verifier.key_id.hex(),
+        value=_b64(signer.sign(_unsigned_bytes(document))),
+    )
+    return report.model_copy(update={"signature": signature})
+
+
+class ReportInvalid(InputError):
+    """The report fails verification: altered, unsigned, or its verdict does not follow."""
+
+
+def _decode(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ReportInvalid(f"{what} is not base64") from None
+
+
+def _check_signature(document: dict[str, Any], report: Report, key: Verifier) -> None:
+    signature = report.signature
+    if signature is None:
+        raise ReportInvalid("the report is not signed (reconstruct with --sign)")
+    if signature.key_id != key.key_id.hex():
+        raise ReportInvalid(f"the report is signed by key {signature.key_id}, not {key.encode()}")
+    if not key.verify(_unsigned_bytes(document), _decode(signature.value, "signature")):
+        raise ReportInvalid("the report's signature does not verify: it has been altered")
+
+
+def _check_proofs(report: Report, key: Verifier) -> tuple[dict[int, dict[str, Any]], set[int]]:
+    """The entries that prove out, parsed; and the seqs that do not."""
+    bundle = report.evidence
+    if not bundle.entries:
+        return {}, set()
+    text, valid = open_note(bundle.checkpoint, [key])
+    if not valid:
+        raise ReportInvalid(f"the checkpoint is not signed by {key.encode()}")
+    checkpoint = Checkpoint.parse(text)
+    if checkpoint.size != bundle.tree_size:
+        raise ReportInvalid(
+            f"the proofs are for size {bundle.tree_size}, the checkpoint for {checkpoint.size}"
+        )
+    docs: dict[int, dict[str, Any]] = {}
+    failed: set[int] = set()
+    for entry in bundle.entries:
+        canonical = _decode(entry.canonical, f"entry {entry.seq}")
+        leaf = _decode(entry.leaf_hash, f"leaf hash of entry {entry.seq}")
+        path = [_decode(h, f"proof of entry {entry.seq}") for h in entry.proof]
+        doc = parse_event(canonical)
+        if (
+            doc is None
+            or merkle.leaf_hash(canonical) != leaf
+            or not merkle.verify_inclusion(entry.seq, checkpoint.size, leaf, path, checkpoint.root)
+        ):
+            failed.add(entry.seq)
+        else:
+            docs[entry.seq] = doc
+    return docs, failed
+
+
+def verify_report(data: bytes, key: Verifier, require_signature: bool = True) -> Report:
+    """Check a report file offline; return it, or raise :class:`ReportInvalid` saying why."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ReportInvalid(f"the report is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ReportInvalid("a report is one JSON object")
+    try:
+        report = Report.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(step) for step in error["loc"])
+        raise ReportInvalid(f"the report is malformed: {where}: {error['msg']}") from None
+    # One form only, so a changed byte cannot hide in whitespace or key order.
+    if data != canonicalize(document) + b"\n":
+        raise ReportInvalid("the report is not in its canonical form (RFC 8785): it was edited")
+    if require_signature or report.signature is not None:
+        _check_signature(document, report, key)
+
+    docs, failed = _check_proofs(report, key)
+    cited = {entry.seq for entry in report.evidence.entries}
+    listed = [row.seq for row in report.timeline] + report.evidence.context
+    missing = sorted(set(listed) - cited)
+    if missing:
+        raise ReportInvalid(f"entries {missing} are cited without their bytes and proof")
+    why = {row.seq: tuple(row.why) for row in report.timeline}
+    events = [LinkedEvent(seq, docs[seq], why[seq]) for seq in why if seq in docs]
+    context = [LinkedEvent(seq, docs[seq]) for seq in report.evidence.context if seq in docs]
+    unparsed = {row.seq for row in report.timeline} - docs.keys() - failed
+    evidence = Evidence.of(
+        report.workspace, events, context, failed | unparsed | (cited - docs.keys())
+    )
+    result = assess(evidence, Policy.from_json(report.policy))
+    _compare(report, result)
+    return report
+
+
+def _compare(report: Report, result: Assessment) -> None:
+    for name in ("window", "anchors", "timeline", "credentials", "findings", "verdict"):
+        claimed, derived = getattr(report, name), getattr(result, name)
+        if claimed != derived:
+            raise ReportInvalid(
+                f"the report's {name} does not follow from its evidence: re-running the rules "
+                f"gives {_short(derived)}"
+            )
+
+
+def _short(value: object) -> str:
+    if isinstance(value, list):
+        shown: Iterable[Any] = value[:3]
+        text = "; ".join(_short(v) for v in shown)
+        return f"[{text}{'; ...' if len(value) > 3 else ''}]"
+    if hasattr(value, "model_dump"):
+        return orjson.dumps(value.model_dump(mode="json")).decode()[:300]
+    return str(value)

@@ -1,0 +1,445 @@
+"""The gap rules: plain functions from a workspace's evidence to findings, and the verdict.
+
+Each rule takes the derived :class:`~reconstruct.evidence.Facts`, the
+:class:`~reconstruct.evidence.Evidence` and the :class:`~reconstruct.policy.Policy`
+and returns findings; none does I/O, so ``verify-report`` re-runs them offline on
+the entries a report carries. What each code means: README "Gap rules" and
+DESIGN.md "Gap codes"; severities are the policy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from reconstruct.evidence import Evidence, Facts, LinkedEvent, facts, parse_time
+from reconstruct.model import Code, Finding, Severity, Verdict
+from reconstruct.policy import HighRisk, Policy, matches
+
+__all__ = ["RULES", "judge", "verdict", "unattributed", "within_scope"]
+
+Rule = Callable[[Facts, Evidence, Policy], list[Finding]]
+
+
+def _finding(policy: Policy, code: Code, events: Iterable[LinkedEvent], why: str) -> Finding:
+    seqs = sorted({event.seq for event in events})
+    return Finding(code=code, severity=policy.severity[code], seqs=seqs, explanation=why)
+
+
+def _grace(policy: Policy) -> timedelta:
+    return timedelta(seconds=policy.teardown_grace_seconds)
+
+
+# -- the three anchors -----------------------------------------------------------------
+
+
+def no_task_record(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    if f.tasks:
+        return []
+    why = f"no signed task record names workspace {f.workspace}: its intent and scopes are unknown"
+    return [_finding(policy, Code.NO_TASK_RECORD, [], why)]
+
+
+def no_ticket(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    task = f.task
+    if task is None or task.data.get("ticket"):
+        return []
+    why = f"the task record (seq {task.seq}) names no ticket, so no request authorises the work"
+    return [_finding(policy, Code.NO_TICKET, [task], why)]
+
+
+def no_branch(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    task = f.task
+    if task is None or task.data.get("branch"):
+        return []
+    why = f"the task record (seq {task.seq}) names no branch, so the work cannot be found in git"
+    return [_finding(policy, Code.NO_BRANCH, [task], why)]
+
+
+def task_record_signature(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    findings = []
+    for task in f.tasks:
+        check = task.doc.get("signature") or {}
+        status = check.get("status") if isinstance(check, Mapping) else None
+        if status == "unsigned":
+            why = f"the task record (seq {task.seq}) carries no signature"
+            findings.append(_finding(policy, Code.TASK_RECORD_UNSIGNED, [task], why))
+        elif status != "ok":
+            reason = check.get("reason") if isinstance(check, Mapping) else None
+            why = f"the task record (seq {task.seq}) does not verify: {reason or 'no check result'}"
+            findings.append(_finding(policy, Code.TASK_RECORD_BAD_SIGNATURE, [task], why))
+    return findings
+
+
+# -- lifecycle and credentials -----------------------------------------------------------
+
+
+def lifecycle_incomplete(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    missing = [name for name, e in (("creation", f.created), ("destruction", f.destroyed)) if not e]
+    if not missing:
+        return []
+    why = f"no {' and no '.join(missing)} record for workspace {f.workspace}"
+    return [
+        _finding(policy, Code.LIFECYCLE_INCOMPLETE, [e for e in (f.created, f.destroyed) if e], why)
+    ]
+
+
+def credential_not_revoked(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    if f.destroyed is None:
+        return []  # without a teardown there is nothing to be revoked by (LIFECYCLE_INCOMPLETE)
+    deadline = f.destroyed.when + _grace(policy)
+    findings = []
+    for credential in f.credentials.values():
+        revoked, expires = credential.revoked_at, credential.expires_at
+        if (revoked and revoked <= deadline) or (expires and expires <= deadline):
+            continue
+        if revoked:
+            state = f"was revoked only at {_iso(revoked)}"
+        elif expires:
+            state = f"stays valid until {_iso(expires)}"
+        else:
+            state = "was never revoked and does not expire"
+        why = f"credential {credential.id} {state}, after the teardown at {f.destroyed.time}"
+        cited = [*credential.issued, *credential.revoked, f.destroyed]
+        findings.append(_finding(policy, Code.CREDENTIAL_NOT_REVOKED, cited, why))
+    return findings
+
+
+def long_lived_credential(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    static = [e for e in ev.events if "long_lived_credential" in e.risk]
+    if not static:
+        return []
+    why = (
+        f"workspace {f.workspace} used or was issued a static credential instead of a "
+        f"just-in-time one ({_list(static)})"
+    )
+    return [_finding(policy, Code.LONG_LIVED_CREDENTIAL, static, why)]
+
+
+def action_after_teardown(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    if f.destroyed is None:
+        return []
+    deadline = f.destroyed.when + _grace(policy)
+    late = [e for e in ev.events if e.when > deadline and f.performed_by_workspace(e)]
+    if not late:
+        return []
+    why = (
+        f"the workspace's credentials or identity acted after its teardown at "
+        f"{f.destroyed.time} ({_list(late)})"
+    )
+    return [_finding(policy, Code.ACTION_AFTER_TEARDOWN, [f.destroyed, *late], why)]
+
+
+def self_provisioned(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    def by_agent(event: LinkedEvent, party: str) -> bool:
+        actor = event.data.get(party)
+        return isinstance(actor, Mapping) and actor.get("id") in f.identities
+
+    own = [e for e in ev.events if e.lifecycle("workspace.created") and by_agent(e, "created_by")]
+    own += [e for e in ev.events if e.lifecycle("credential.issued") and by_agent(e, "issued_by")]
+    if not own:
+        return []
+    why = f"the workspace's own agent identity created it or issued its credentials ({_list(own)})"
+    return [_finding(policy, Code.SELF_PROVISIONED, own, why)]
+
+
+# -- what the workspace did --------------------------------------------------------------
+
+
+def _tampering(event: LinkedEvent, f: Facts, policy: Policy) -> str | None:
+    """Why ``event`` destroys or blinds evidence, or None."""
+    if matches(policy.tampering.actions, f"{event.system}:{event.action}"):
+        return event.action
+    if "audit_device_changed" in event.risk:
+        return f"Vault audit device {event.attributes.get('audit_change', 'changed')}"
+    if event.action == "cloudtrail:PutEventSelectors" and _drops_management_events(event.doc):
+        return "event selectors that drop management events"
+    if event.action.startswith("s3:Delete") and matches(
+        policy.tampering.trail_buckets, event.target
+    ):
+        return f"deletion in the trail bucket {event.target}"
+    if event.system == "github" and _on_branch(event, f):
+        if event.attributes.get("forced") is True:
+            return "a force-push rewriting the workspace's branch"
+        if event.attributes.get("deleted") is True or (
+            event.action == "delete" and event.attributes.get("ref_type") == "branch"
+        ):
+            return "deletion of the workspace's branch"
+    return None
+
+
+def _on_branch(event: LinkedEvent, f: Facts) -> bool:
+    task = f.task
+    branch = task.data.get("branch") if task else None
+    return isinstance(branch, str) and branch in event.keys("branch")
+
+
+def _drops_management_events(doc: Mapping[str, Any]) -> bool:
+    """A PutEventSelectors call whose selectors leave out management events (or some of them)."""
+    raw = doc.get("raw")
+    params = raw.get("requestParameters") if isinstance(raw, Mapping) else None
+    if not isinstance(params, Mapping):
+        return False
+    basic = params.get("eventSelectors")
+    if isinstance(basic, list) and basic:
+        kept = [
+            s
+            for s in basic
+            if isinstance(s, Mapping)
+            and s.get("includeManagementEvents", True) is not False
+            and s.get("readWriteType", "All") == "All"
+        ]
+        return not kept
+    advanced = params.get("advancedEventSelectors")
+    if isinstance(advanced, list) and advanced:
+        return "Management" not in str(advanced)
+    return False
+
+
+def evidence_tampering(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    findings = []
+    for event in ev.events:
+        what = _tampering(event, f, policy)
+        if what:
+            why = f"evidence destruction in the workspace's trail: {what} (seq {event.seq})"
+            findings.append(_finding(policy, Code.EVIDENCE_TAMPERING, [event], why))
+    return findings
+
+
+def _high_risk(event: LinkedEvent, policy: Policy) -> HighRisk | None:
+    for entry in policy.high_risk:
+        if entry.system != event.system or not matches(entry.actions, event.action):
+            continue
+        resources = [
+            pattern
+            for r in entry.resources
+            for pattern in (policy.sensitive_resources if r == "@sensitive" else [r])
+        ]
+        if not matches(resources, event.target):
+            continue
+        if entry.environments and not matches(
+            entry.environments, str(event.attributes.get("environment") or "")
+        ):
+            continue
+        return entry
+    return None
+
+
+def _approved(event: LinkedEvent, approvals: Sequence[LinkedEvent]) -> bool:
+    for approval in approvals:
+        if approval.when > event.when:
+            continue
+        expires = approval.data.get("expires_at")
+        if isinstance(expires, str) and parse_time(expires) < event.when:
+            continue
+        for cover in approval.data.get("covers") or ():
+            if (
+                isinstance(cover, Mapping)
+                and matches([str(cover.get("system", ""))], event.system)
+                and matches([str(cover.get("action", ""))], event.action)
+                and matches([str(cover.get("resource", ""))], event.target)
+            ):
+                return True
+    return False
+
+
+def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    approvals = [
+        e
+        for e in ev.events
+        if e.lifecycle("approval.granted") and f.workspace in e.keys("workspace_id")
+    ]
+    findings = []
+    for event in ev.events:
+        if not f.performed_by_workspace(event) or event.doc.get("outcome") == "failure":
+            continue
+        entry = _high_risk(event, policy)
+        if entry and not _approved(event, approvals):
+            why = (
+                f"{entry.kind.replace('_', ' ')} {event.action} on {event.target or '-'} "
+                f"(seq {event.seq}) without an earlier approval that covers it"
+            )
+            findings.append(_finding(policy, Code.UNAPPROVED_HIGH_RISK_ACTION, [event], why))
+    return findings
+
+
+def within_scope(scopes: object, event: LinkedEvent) -> bool:
+    """Whether a task record's ``scopes`` allow ``event`` (agent-events.md, "Scope matching").
+
+    For a GitHub action ``event.sub`` (``pull_request.opened``) a scope may name the
+    webhook event alone (``pull_request``): the contract's examples do so.
+    """
+    action = event.action
+    names = [action, action.partition(".")[0]] if event.system == "github" else [action]
+    for scope in scopes if isinstance(scopes, list) else ():
+        if not isinstance(scope, Mapping) or scope.get("system") != event.system:
+            continue
+        actions = [str(a) for a in scope.get("actions") or ()]
+        resources = [str(r) for r in scope.get("resources") or ()]
+        if any(matches(actions, name) for name in names) and matches(resources, event.target):
+            return True
+    return False
+
+
+def scope_exceeded(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    task = f.task
+    if task is None:
+        return []  # NO_TASK_RECORD: there are no declared scopes to exceed
+    scopes = task.data.get("scopes")
+    findings = []
+    for event in ev.events:
+        if f.performed_by_workspace(event) and not within_scope(scopes, event):
+            why = (
+                f"{event.system} {event.action} on {event.target or '-'} (seq {event.seq}) is "
+                f"outside the scopes of the task record (seq {task.seq})"
+            )
+            findings.append(_finding(policy, Code.SCOPE_EXCEEDED, [event, task], why))
+    return findings
+
+
+# -- the trail itself ------------------------------------------------------------------
+
+
+def collector_silence(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    task, start, end = f.task, f.start, f.end
+    if task is None or start is None or end is None:
+        return []
+    systems = sorted(
+        {
+            str(s.get("system"))
+            for s in task.data.get("scopes") or ()
+            if isinstance(s, Mapping) and s.get("system")
+        }
+    )
+    findings = []
+    for system in systems:
+        sources = policy.systems.get(system, [])
+        if not sources:
+            continue
+        seen = [e for e in ev.events if e.source in sources and start <= e.when <= end]
+        if not seen:
+            why = (
+                f"the task record scopes {system}, but no {'/'.join(sources)} event of the "
+                f"workspace arrived between {_iso(start)} and {_iso(end)}"
+            )
+            findings.append(_finding(policy, Code.COLLECTOR_SILENCE, [task], why))
+        for source in sources:
+            hole = _hole(source, ev, policy, start, end)
+            if hole:
+                findings.append(_finding(policy, Code.COLLECTOR_SILENCE, hole[0], hole[1]))
+    return findings
+
+
+def _hole(
+    source: str, ev: Evidence, policy: Policy, start: datetime, end: datetime
+) -> tuple[list[LinkedEvent], str] | None:
+    """The first gap longer than the source's max_gap in its stream around the window."""
+    gap_seconds = policy.max_gap_seconds.get(source)
+    if gap_seconds is None:
+        return None
+    gap = timedelta(seconds=gap_seconds)
+    lo, hi = start - gap, end + gap
+    stream = {
+        e.seq: e for e in (*ev.events, *ev.context) if e.source == source and lo <= e.when <= hi
+    }
+    ordered = sorted(stream.values(), key=lambda e: (e.when, e.seq))
+    times = [lo, *(e.when for e in ordered), hi]
+    for i in range(1, len(times)):
+        if times[i] - times[i - 1] > gap:
+            cited = [ordered[j] for j in (i - 2, i - 1) if 0 <= j < len(ordered)]
+            why = (
+                f"{source} was silent from {_iso(times[i - 1])} to {_iso(times[i])}, longer than "
+                f"{gap_seconds} s, across the workspace's window"
+            )
+            return cited, why
+    return None
+
+
+def ledger_integrity(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    if not ev.broken:
+        return []
+    seqs = sorted(ev.broken)
+    why = f"ledger entries {', '.join(map(str, seqs))} fail verification and may have been modified"
+    return [
+        Finding(
+            code=Code.LEDGER_INTEGRITY,
+            severity=policy.severity[Code.LEDGER_INTEGRITY],
+            seqs=seqs,
+            explanation=why,
+        )
+    ]
+
+
+RULES: Final[tuple[Rule, ...]] = (
+    no_task_record,
+    no_ticket,
+    no_branch,
+    task_record_signature,
+    lifecycle_incomplete,
+    credential_not_revoked,
+    long_lived_credential,
+    action_after_teardown,
+    self_provisioned,
+    evidence_tampering,
+    unapproved_high_risk_action,
+    scope_exceeded,
+    collector_silence,
+    ledger_integrity,
+)
+
+
+def judge(evidence: Evidence, policy: Policy) -> tuple[Facts, list[Finding]]:
+    """Every rule over one workspace's evidence; findings ordered by severity, then code."""
+    derived = facts(evidence)
+    findings = [finding for rule in RULES for finding in rule(derived, evidence, policy)]
+    findings.sort(key=lambda x: (-x.severity.rank, x.code.value, x.seqs))
+    return derived, findings
+
+
+def verdict(f: Facts, findings: Sequence[Finding]) -> Verdict:
+    """Recreatable only with ticket, branch and a validly signed task record, and no finding
+    of severity high or above (DESIGN.md, "Verdict")."""
+    reasons = [
+        f"{x.code.value} ({x.severity.value})"
+        for x in findings
+        if x.severity.rank >= Severity.HIGH.rank
+    ]
+    task = f.task
+    signed = task is not None and (task.doc.get("signature") or {}).get("status") == "ok"
+    anchored = task is not None and bool(task.data.get("ticket")) and bool(task.data.get("branch"))
+    if not (anchored and signed) and not reasons:
+        reasons.append("ticket, branch and a validly signed task record are not all linked")
+    return Verdict(recreatable=not reasons, reasons=reasons)
+
+
+def unattributed(
+    events: Iterable[LinkedEvent], attributed: set[int], policy: Policy
+) -> list[Finding]:
+    """Organisation-wide: agent actions that link to no workspace, one finding per identity."""
+    by_identity: dict[str, list[LinkedEvent]] = {}
+    for event in events:
+        if event.seq in attributed or event.source == "agent":
+            continue
+        if event.actor.get("kind") == "agent":
+            name = str(event.actor.get("id") or sorted(event.identities() or {"-"})[0])
+            by_identity.setdefault(name, []).append(event)
+    return [
+        _finding(
+            policy,
+            Code.UNATTRIBUTED_ACTION,
+            found,
+            f"agent identity {name} acted {len(found)} time(s) with no workspace to account for it "
+            f"({_list(found)})",
+        )
+        for name, found in sorted(by_identity.items())
+    ]
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list(events: Sequence[LinkedEvent], limit: int = 5) -> str:
+    shown = ", ".join(f"{e.action} at seq {e.seq}" for e in events[:limit])
+    return shown + (f" and {len(events) - limit} more" if len(events) > limit else "")

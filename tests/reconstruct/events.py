@@ -1,0 +1,129 @@
+"""Minimal normalized events (``schemas/event.v1.json`` shape) for rule tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from reconstruct.evidence import Evidence, LinkedEvent
+
+WS = "ws-1"
+AGENT = "spiffe://corp.example/agent/ws-1"
+KEY = "ASIAEXAMPLEKEY000001"
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> str:
+    return (T0 + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event(
+    seq: int,
+    source: str,
+    action: str,
+    minutes: float,
+    *,
+    actor: dict[str, Any] | None = None,
+    target: str | None = None,
+    keys: dict[str, list[str]] | None = None,
+    attributes: dict[str, Any] | None = None,
+    risk: list[str] | None = None,
+    signature: dict[str, Any] | None = None,
+    outcome: str = "success",
+    raw: dict[str, Any] | None = None,
+) -> LinkedEvent:
+    doc = {
+        "schema": "vestige.event.v1",
+        "source": source,
+        "source_event_id": f"{source}-{seq}",
+        "occurred_at": at(minutes),
+        "actor": {"kind": "unknown", "id": None, **(actor or {})},
+        "action": action,
+        "target": target,
+        "outcome": outcome,
+        "keys": keys or {},
+        "risk": risk or [],
+        "signature": signature,
+        "attributes": attributes or {},
+        "raw": raw or {},
+    }
+    return LinkedEvent(seq, doc, ("test",))
+
+
+def lifecycle(seq: int, kind: str, minutes: float, **data: Any) -> LinkedEvent:
+    keys = {"workspace_id": [WS]}
+    if "credential_id" in data:
+        keys["credential_id"] = [data["credential_id"]]
+    signature = data.pop("_signature", None)
+    return event(seq, "agent", kind, minutes, target=WS, keys=keys,
+                 attributes={"workspace_id": WS, **data}, signature=signature)  # fmt: skip
+
+
+HUMAN = {"kind": "human", "id": "dana@corp.example"}
+ORCHESTRATOR = {"kind": "service", "id": "urn:example:orchestrator/prod"}
+AGENT_ACTOR = {"kind": "agent", "id": AGENT}
+SCOPES = [
+    {"system": "aws", "actions": ["s3:GetObject", "s3:PutObject", "sts:GetCallerIdentity"],
+     "resources": ["arn:aws:s3:::ws-artifacts/*", "*"]},
+    {"system": "github", "actions": ["push", "pull_request"], "resources": ["corp/payments"]},
+]  # fmt: skip
+
+
+def task_record(
+    seq: int = 1, minutes: float = 0.5, status: str = "ok", **changes: Any
+) -> LinkedEvent:
+    data: dict[str, Any] = {
+        "task_id": "task-1",
+        "ticket": "SEC-1",
+        "repo": "corp/payments",
+        "branch": "agent/SEC-1-fix",
+        "base_commit": "9c1e" * 10,
+        "agent": AGENT_ACTOR,
+        "requested_by": HUMAN,
+        "intent": "fix rounding",
+        "scopes": SCOPES,
+        "credential_ids": [],
+        "issued_at": at(0),
+        "expires_at": at(240),
+    }
+    data.update(changes)
+    signature = {"status": status, "method": "ed25519", "identity": None, "key_id": "a1b2c3d4",
+                 "reason": None if status == "ok" else "does not verify"}  # fmt: skip
+    return lifecycle(seq, "task.recorded", minutes, _signature=signature, **data)
+
+
+def clean(extra: list[LinkedEvent] | None = None) -> list[LinkedEvent]:
+    """A workspace with every anchor, a credential issued and revoked, and one scoped call."""
+    return [
+        lifecycle(0, "workspace.created", 0, created_by=HUMAN, agent=AGENT_ACTOR,
+                  runtime="k8s", namespace=WS),
+        task_record(),
+        lifecycle(2, "credential.issued", 1, credential_id=KEY, credential_type="aws-sts",
+                  issued_by=ORCHESTRATOR, issued_to=AGENT_ACTOR, expires_at=at(60)),
+        event(3, "cloudtrail", "s3:GetObject", 5, target="arn:aws:s3:::ws-artifacts/ws-1/a",
+              actor={"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+                     "credential_id": KEY, "spiffe_id": AGENT},
+              keys={"credential_id": [KEY]}),
+        event(4, "github", "push", 6, target="corp/payments", actor={"kind": "service", "id": "bot"},
+              keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
+              attributes={"forced": False, "deleted": False, "created": False}),
+        lifecycle(5, "credential.revoked", 9, credential_id=KEY, revoked_by=ORCHESTRATOR),
+        lifecycle(6, "workspace.destroyed", 10, destroyed_by=ORCHESTRATOR),
+        *(extra or []),
+    ]  # fmt: skip
+
+
+def evidence(events: list[LinkedEvent], context: list[LinkedEvent] | None = None) -> Evidence:
+    return Evidence.of(WS, events, context or [])
+
+
+def heartbeat(first_seq: int = 100, start: float = -70, stop: float = 80, every: float = 20,
+              source: str = "cloudtrail") -> list[LinkedEvent]:  # fmt: skip
+    """Background events of a source no workspace owns, every ``every`` minutes."""
+    out, minutes, seq = [], start, first_seq
+    while minutes <= stop:
+        out.append(event(seq, source, "ec2:DescribeInstances", minutes,
+                         actor={"kind": "service", "id": "monitoring"}))  # fmt: skip
+        minutes += every
+        seq += 1
+    return out

@@ -1,0 +1,196 @@
+"""Each gap rule on a minimal positive case (it fires) and a negative one (it does not)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconstruct import Code, default_policy, judge
+from reconstruct.evidence import Evidence, LinkedEvent
+from reconstruct.rules import unattributed, verdict, within_scope
+from tests.reconstruct.events import (
+    AGENT,
+    AGENT_ACTOR,
+    HUMAN,
+    KEY,
+    ORCHESTRATOR,
+    WS,
+    at,
+    clean,
+    event,
+    heartbeat,
+    lifecycle,
+    task_record,
+)
+
+POLICY = default_policy()
+
+
+def codes(events: list[LinkedEvent], broken: frozenset[int] = frozenset()) -> list[str]:
+    evidence = Evidence.of(WS, events, heartbeat(), broken)
+    return [f.code.value for f in judge(evidence, POLICY)[1]]
+
+
+def replace(events: list[LinkedEvent], seq: int, new: LinkedEvent | None) -> list[LinkedEvent]:
+    out = [e for e in events if e.seq != seq]
+    return out + ([new] if new is not None else [])
+
+
+def by_agent(seq: int, action: str, minutes: float, target: str, **fields: Any) -> LinkedEvent:
+    actor = {"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+             "credential_id": KEY, "spiffe_id": AGENT}  # fmt: skip
+    return event(seq, "cloudtrail", action, minutes, target=target, actor=actor,
+                 keys={"credential_id": [KEY]}, **fields)  # fmt: skip
+
+
+def test_a_clean_workspace_has_no_finding_and_is_recreatable() -> None:
+    evidence = Evidence.of(WS, clean(), heartbeat())
+    derived, findings = judge(evidence, POLICY)
+    assert findings == []
+    assert verdict(derived, findings).recreatable
+
+
+def test_no_task_record() -> None:
+    assert codes(replace(clean(), 1, None)) == ["NO_TASK_RECORD"]
+
+
+def test_no_ticket_and_no_branch() -> None:
+    assert codes(replace(clean(), 1, task_record(ticket=None))) == ["NO_TICKET"]
+    assert codes(replace(clean(), 1, task_record(branch=None))) == ["NO_BRANCH"]
+
+
+def test_task_record_signatures() -> None:
+    assert codes(replace(clean(), 1, task_record(status="unsigned"))) == ["TASK_RECORD_UNSIGNED"]
+    assert codes(replace(clean(), 1, task_record(status="failed"))) == ["TASK_RECORD_BAD_SIGNATURE"]
+
+
+def test_lifecycle_incomplete() -> None:
+    found = codes(replace(clean(), 6, None))
+    assert found == ["LIFECYCLE_INCOMPLETE"]
+    assert codes(replace(clean(), 0, None)) == ["LIFECYCLE_INCOMPLETE"]
+
+
+def test_credential_not_revoked_unless_revoked_or_expired_by_teardown() -> None:
+    # Not revoked, and valid for an hour after the teardown at minute 10.
+    assert codes(replace(clean(), 5, None)) == ["CREDENTIAL_NOT_REVOKED"]
+    # Not revoked, but expired before the teardown.
+    expired = lifecycle(2, "credential.issued", 1, credential_id=KEY, credential_type="aws-sts",
+                        issued_by=ORCHESTRATOR, issued_to=AGENT_ACTOR, expires_at=at(8))  # fmt: skip
+    assert codes(replace(replace(clean(), 5, None), 2, expired)) == []
+    # Revoked only well after the teardown.
+    late = lifecycle(5, "credential.revoked", 30, credential_id=KEY, revoked_by=ORCHESTRATOR)
+    assert codes(replace(clean(), 5, late)) == ["CREDENTIAL_NOT_REVOKED"]
+
+
+def test_long_lived_credential() -> None:
+    static = by_agent(7, "s3:PutObject", 6, "arn:aws:s3:::ws-artifacts/ws-1/b",
+                      risk=["long_lived_credential"])  # fmt: skip
+    assert codes(clean([static])) == ["LONG_LIVED_CREDENTIAL"]
+
+
+def test_action_after_teardown() -> None:
+    late = by_agent(7, "s3:GetObject", 25, "arn:aws:s3:::ws-artifacts/ws-1/a")
+    assert codes(clean([late])) == ["ACTION_AFTER_TEARDOWN"]
+    # Within the grace period, and a stranger acting later, are not.
+    within = by_agent(7, "s3:GetObject", 10.4, "arn:aws:s3:::ws-artifacts/ws-1/a")
+    stranger = event(8, "cloudtrail", "s3:GetObject", 25, actor={"kind": "human", "id": "x"})
+    assert codes(clean([within, stranger])) == []
+
+
+def test_evidence_tampering() -> None:
+    stop = by_agent(7, "cloudtrail:StopLogging", 6, "arn:aws:cloudtrail:us-east-1:1:trail/main")
+    assert codes(clean([stop])) == ["EVIDENCE_TAMPERING", "SCOPE_EXCEEDED"]
+    forced = event(7, "github", "push", 6, target="corp/payments",
+                   keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
+                   attributes={"forced": True})  # fmt: skip
+    assert codes(clean([forced])) == ["EVIDENCE_TAMPERING"]
+    # A force-push to some other branch is not the workspace's trail.
+    elsewhere = event(7, "github", "push", 6, target="corp/payments",
+                      keys={"repo": ["corp/payments"], "branch": ["main"]},
+                      attributes={"forced": True})  # fmt: skip
+    assert codes(clean([elsewhere])) == []
+
+
+def test_put_event_selectors_is_tampering_only_when_management_events_are_dropped() -> None:
+    def selectors(include: bool) -> LinkedEvent:
+        raw = {"requestParameters": {"eventSelectors": [
+            {"readWriteType": "All", "includeManagementEvents": include}]}}  # fmt: skip
+        return event(7, "cloudtrail", "cloudtrail:PutEventSelectors", 6, raw=raw)
+
+    assert codes(clean([selectors(False)])) == ["EVIDENCE_TAMPERING"]
+    assert codes(clean([selectors(True)])) == []
+
+
+def test_unapproved_high_risk_action() -> None:
+    secret = by_agent(7, "secretsmanager:GetSecretValue", 6, "arn:aws:secretsmanager:::secret:db")
+    scopes = [{"system": "aws", "actions": ["*"], "resources": ["*"]},
+              {"system": "github", "actions": ["push"], "resources": ["corp/payments"]}]  # fmt: skip
+    base = replace(clean([secret]), 1, task_record(scopes=scopes))
+    assert codes(base) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+    covers = [{"system": "aws", "action": "secretsmanager:*", "resource": "*"}]
+    approval = lifecycle(8, "approval.granted", 4, approval_id="a-1", approver=HUMAN, covers=covers)
+    assert codes([*base, approval]) == []
+    # An approval given after the action does not cover it.
+    after = lifecycle(8, "approval.granted", 7, approval_id="a-1", approver=HUMAN, covers=covers)
+    assert codes([*base, after]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+
+
+def test_self_provisioned() -> None:
+    own = lifecycle(0, "workspace.created", 0, created_by=AGENT_ACTOR, agent=AGENT_ACTOR)
+    assert codes(replace(clean(), 0, own)) == ["SELF_PROVISIONED"]
+
+
+def test_scope_exceeded() -> None:
+    outside = by_agent(7, "s3:GetObject", 6, "arn:aws:s3:::payroll/2026.csv")
+    scopes = [{"system": "aws", "actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::ws-*"]},
+              {"system": "github", "actions": ["push"], "resources": ["corp/payments"]}]  # fmt: skip
+    base = replace(clean(), 1, task_record(scopes=scopes))
+    assert codes([*base, outside]) == ["SCOPE_EXCEEDED"]
+    assert codes(base) == []
+
+
+def test_within_scope_reads_github_event_names_as_the_contract_does() -> None:
+    opened = event(1, "github", "pull_request.opened", 0, target="corp/payments")
+    scopes = [{"system": "github", "actions": ["pull_request"], "resources": ["corp/*"]}]
+    assert within_scope(scopes, opened)
+    assert not within_scope([{**scopes[0], "resources": ["corp/other"]}], opened)
+
+
+def test_collector_silence_when_a_scoped_system_sends_nothing() -> None:
+    evidence = Evidence.of(WS, replace(clean(), 3, None), heartbeat())
+    assert [f.code for f in judge(evidence, POLICY)[1]] == [Code.COLLECTOR_SILENCE]
+
+
+def test_collector_silence_when_the_stream_has_a_hole() -> None:
+    # Heartbeats every 20 minutes; drop those from -30 to +50: the workspace's own call at
+    # minute 5 is then followed by 65 minutes of silence, more than the 1 h allowed.
+    sparse = [e for e in heartbeat() if e.seq not in range(102, 107)]
+    found = judge(Evidence.of(WS, clean(), sparse), POLICY)[1]
+    assert [f.code for f in found] == [Code.COLLECTOR_SILENCE]
+    assert "silent" in found[0].explanation
+
+
+def test_ledger_integrity() -> None:
+    assert codes(clean(), broken=frozenset({3})) == ["LEDGER_INTEGRITY"]
+
+
+def test_unattributed_action() -> None:
+    rogue = event(50, "cloudtrail", "s3:ListBuckets", 3, actor={"kind": "agent", "id": "rogue"})
+    human = event(51, "cloudtrail", "s3:ListBuckets", 3, actor={"kind": "human", "id": "dana"})
+    mine = event(52, "cloudtrail", "s3:ListBuckets", 3, actor={"kind": "agent", "id": AGENT})
+    found = unattributed([rogue, human, mine], attributed={52}, policy=POLICY)
+    assert [(f.code, f.seqs) for f in found] == [(Code.UNATTRIBUTED_ACTION, [50])]
+
+
+@pytest.mark.parametrize("code", ["NO_TICKET", "LIFECYCLE_INCOMPLETE"])
+def test_verdict_follows_severity(code: str) -> None:
+    events = (
+        replace(clean(), 1, task_record(ticket=None))
+        if code == "NO_TICKET"
+        else replace(clean(), 6, None)
+    )
+    derived, findings = judge(Evidence.of(WS, events, heartbeat()), POLICY)
+    result = verdict(derived, findings)
+    # NO_TICKET is critical; LIFECYCLE_INCOMPLETE is medium and leaves the verdict alone.
+    assert result.recreatable is (code == "LIFECYCLE_INCOMPLETE")
