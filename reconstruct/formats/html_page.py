@@ -2,9 +2,10 @@
 
 The verdict and the findings (most severe first) come first, then anchors, window
 and credentials, then the timeline drawn as inline SVG (one lane per source,
-credentials as bars, teardown as a line) and the full table. The page loads nothing: no scripts, external styles, fonts or images, and a
-Content-Security-Policy forbids them should hostile text ever slip through. Every
-value from the report is HTML-escaped, because event fields are attacker-controlled.
+credentials as bars, teardown as a line) and the full table. The page loads
+nothing: no scripts, external styles, fonts or images, and a Content-Security-Policy
+forbids them should hostile text ever slip through. Every value from the report
+is HTML-escaped, because event fields are attacker-controlled.
 """
 
 from __future__ import annotations

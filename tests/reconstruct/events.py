@@ -55,18 +55,29 @@ def lifecycle(seq: int, kind: str, minutes: float, **data: Any) -> LinkedEvent:
     if "credential_id" in data:
         keys["credential_id"] = [data["credential_id"]]
     signature = data.pop("_signature", None)
-    return event(seq, "agent", kind, minutes, target=WS, keys=keys,
-                 attributes={"workspace_id": WS, **data}, signature=signature)  # fmt: skip
+    return event(
+        seq,
+        "agent",
+        kind,
+        minutes,
+        target=WS,
+        keys=keys,
+        attributes={"workspace_id": WS, **data},
+        signature=signature,
+    )
 
 
 HUMAN = {"kind": "human", "id": "dana@corp.example"}
 ORCHESTRATOR = {"kind": "service", "id": "urn:example:orchestrator/prod"}
 AGENT_ACTOR = {"kind": "agent", "id": AGENT}
 SCOPES = [
-    {"system": "aws", "actions": ["s3:GetObject", "s3:PutObject", "sts:GetCallerIdentity"],
-     "resources": ["arn:aws:s3:::ws-artifacts/*", "*"]},
+    {
+        "system": "aws",
+        "actions": ["s3:GetObject", "s3:PutObject", "sts:GetCallerIdentity", "sts:AssumeRole"],
+        "resources": ["arn:aws:s3:::ws-artifacts/*", "*"],
+    },
     {"system": "github", "actions": ["push", "pull_request"], "resources": ["corp/payments"]},
-]  # fmt: skip
+]
 
 
 def task_record(
@@ -87,43 +98,92 @@ def task_record(
         "expires_at": at(240),
     }
     data.update(changes)
-    signature = {"status": status, "method": "ed25519", "identity": None, "key_id": "a1b2c3d4",
-                 "reason": None if status == "ok" else "does not verify"}  # fmt: skip
+    signature = {
+        "status": status,
+        "method": "ed25519",
+        "identity": None,
+        "key_id": "a1b2c3d4",
+        "reason": None if status == "ok" else "does not verify",
+    }
     return lifecycle(seq, "task.recorded", minutes, _signature=signature, **data)
 
 
 def clean(extra: list[LinkedEvent] | None = None) -> list[LinkedEvent]:
     """A workspace with every anchor, a credential issued and revoked, and one scoped call."""
     return [
-        lifecycle(0, "workspace.created", 0, created_by=HUMAN, agent=AGENT_ACTOR,
-                  runtime="k8s", namespace=WS),
+        lifecycle(
+            0,
+            "workspace.created",
+            0,
+            created_by=HUMAN,
+            agent=AGENT_ACTOR,
+            runtime="k8s",
+            namespace=WS,
+        ),
         task_record(),
-        lifecycle(2, "credential.issued", 1, credential_id=KEY, credential_type="aws-sts",
-                  issued_by=ORCHESTRATOR, issued_to=AGENT_ACTOR, expires_at=at(60)),
-        event(3, "cloudtrail", "s3:GetObject", 5, target="arn:aws:s3:::ws-artifacts/ws-1/a",
-              actor={"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
-                     "credential_id": KEY, "spiffe_id": AGENT},
-              keys={"credential_id": [KEY]}),
-        event(4, "github", "push", 6, target="corp/payments", actor={"kind": "service", "id": "bot"},
-              keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
-              attributes={"forced": False, "deleted": False, "created": False}),
+        lifecycle(
+            2,
+            "credential.issued",
+            1,
+            credential_id=KEY,
+            credential_type="aws-sts",
+            issued_by=ORCHESTRATOR,
+            issued_to=AGENT_ACTOR,
+            expires_at=at(60),
+        ),
+        event(
+            3,
+            "cloudtrail",
+            "s3:GetObject",
+            5,
+            target="arn:aws:s3:::ws-artifacts/ws-1/a",
+            actor={
+                "kind": "agent",
+                "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+                "credential_id": KEY,
+                "spiffe_id": AGENT,
+            },
+            keys={"credential_id": [KEY]},
+        ),
+        event(
+            4,
+            "github",
+            "push",
+            6,
+            target="corp/payments",
+            actor={"kind": "service", "id": "bot"},
+            keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
+            attributes={"forced": False, "deleted": False, "created": False},
+        ),
         lifecycle(5, "credential.revoked", 9, credential_id=KEY, revoked_by=ORCHESTRATOR),
         lifecycle(6, "workspace.destroyed", 10, destroyed_by=ORCHESTRATOR),
         *(extra or []),
-    ]  # fmt: skip
+    ]
 
 
 def evidence(events: list[LinkedEvent], context: list[LinkedEvent] | None = None) -> Evidence:
     return Evidence.of(WS, events, context or [])
 
 
-def heartbeat(first_seq: int = 100, start: float = -70, stop: float = 80, every: float = 20,
-              source: str = "cloudtrail") -> list[LinkedEvent]:  # fmt: skip
+def heartbeat(
+    first_seq: int = 100,
+    start: float = -70,
+    stop: float = 80,
+    every: float = 20,
+    source: str = "cloudtrail",
+) -> list[LinkedEvent]:
     """Background events of a source no workspace owns, every ``every`` minutes."""
     out, minutes, seq = [], start, first_seq
     while minutes <= stop:
-        out.append(event(seq, source, "ec2:DescribeInstances", minutes,
-                         actor={"kind": "service", "id": "monitoring"}))  # fmt: skip
+        out.append(
+            event(
+                seq,
+                source,
+                "ec2:DescribeInstances",
+                minutes,
+                actor={"kind": "service", "id": "monitoring"},
+            )
+        )
         minutes += every
         seq += 1
     return out

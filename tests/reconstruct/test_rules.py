@@ -38,10 +38,22 @@ def replace(events: list[LinkedEvent], seq: int, new: LinkedEvent | None) -> lis
 
 
 def by_agent(seq: int, action: str, minutes: float, target: str, **fields: Any) -> LinkedEvent:
-    actor = {"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
-             "credential_id": KEY, "spiffe_id": AGENT}  # fmt: skip
-    return event(seq, "cloudtrail", action, minutes, target=target, actor=actor,
-                 keys={"credential_id": [KEY]}, **fields)  # fmt: skip
+    actor = {
+        "kind": "agent",
+        "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+        "credential_id": KEY,
+        "spiffe_id": AGENT,
+    }
+    return event(
+        seq,
+        "cloudtrail",
+        action,
+        minutes,
+        target=target,
+        actor=actor,
+        keys={"credential_id": [KEY]},
+        **fields,
+    )
 
 
 def test_a_clean_workspace_has_no_finding_and_is_recreatable() -> None:
@@ -75,8 +87,16 @@ def test_credential_not_revoked_unless_revoked_or_expired_by_teardown() -> None:
     # Not revoked, and valid for an hour after the teardown at minute 10.
     assert codes(replace(clean(), 5, None)) == ["CREDENTIAL_NOT_REVOKED"]
     # Not revoked, but expired before the teardown.
-    expired = lifecycle(2, "credential.issued", 1, credential_id=KEY, credential_type="aws-sts",
-                        issued_by=ORCHESTRATOR, issued_to=AGENT_ACTOR, expires_at=at(8))  # fmt: skip
+    expired = lifecycle(
+        2,
+        "credential.issued",
+        1,
+        credential_id=KEY,
+        credential_type="aws-sts",
+        issued_by=ORCHESTRATOR,
+        issued_to=AGENT_ACTOR,
+        expires_at=at(8),
+    )
     assert codes(replace(replace(clean(), 5, None), 2, expired)) == []
     # Revoked only well after the teardown.
     late = lifecycle(5, "credential.revoked", 30, credential_id=KEY, revoked_by=ORCHESTRATOR)
@@ -84,8 +104,9 @@ def test_credential_not_revoked_unless_revoked_or_expired_by_teardown() -> None:
 
 
 def test_long_lived_credential() -> None:
-    static = by_agent(7, "s3:PutObject", 6, "arn:aws:s3:::ws-artifacts/ws-1/b",
-                      risk=["long_lived_credential"])  # fmt: skip
+    static = by_agent(
+        7, "s3:PutObject", 6, "arn:aws:s3:::ws-artifacts/ws-1/b", risk=["long_lived_credential"]
+    )
     assert codes(clean([static])) == ["LONG_LIVED_CREDENTIAL"]
 
 
@@ -101,21 +122,36 @@ def test_action_after_teardown() -> None:
 def test_evidence_tampering() -> None:
     stop = by_agent(7, "cloudtrail:StopLogging", 6, "arn:aws:cloudtrail:us-east-1:1:trail/main")
     assert codes(clean([stop])) == ["EVIDENCE_TAMPERING", "SCOPE_EXCEEDED"]
-    forced = event(7, "github", "push", 6, target="corp/payments",
-                   keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
-                   attributes={"forced": True})  # fmt: skip
+    forced = event(
+        7,
+        "github",
+        "push",
+        6,
+        target="corp/payments",
+        keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
+        attributes={"forced": True},
+    )
     assert codes(clean([forced])) == ["EVIDENCE_TAMPERING"]
     # A force-push to some other branch is not the workspace's trail.
-    elsewhere = event(7, "github", "push", 6, target="corp/payments",
-                      keys={"repo": ["corp/payments"], "branch": ["main"]},
-                      attributes={"forced": True})  # fmt: skip
+    elsewhere = event(
+        7,
+        "github",
+        "push",
+        6,
+        target="corp/payments",
+        keys={"repo": ["corp/payments"], "branch": ["main"]},
+        attributes={"forced": True},
+    )
     assert codes(clean([elsewhere])) == []
 
 
 def test_put_event_selectors_is_tampering_only_when_management_events_are_dropped() -> None:
     def selectors(include: bool) -> LinkedEvent:
-        raw = {"requestParameters": {"eventSelectors": [
-            {"readWriteType": "All", "includeManagementEvents": include}]}}  # fmt: skip
+        raw = {
+            "requestParameters": {
+                "eventSelectors": [{"readWriteType": "All", "includeManagementEvents": include}]
+            }
+        }
         return event(7, "cloudtrail", "cloudtrail:PutEventSelectors", 6, raw=raw)
 
     assert codes(clean([selectors(False)])) == ["EVIDENCE_TAMPERING"]
@@ -124,8 +160,10 @@ def test_put_event_selectors_is_tampering_only_when_management_events_are_droppe
 
 def test_unapproved_high_risk_action() -> None:
     secret = by_agent(7, "secretsmanager:GetSecretValue", 6, "arn:aws:secretsmanager:::secret:db")
-    scopes = [{"system": "aws", "actions": ["*"], "resources": ["*"]},
-              {"system": "github", "actions": ["push"], "resources": ["corp/payments"]}]  # fmt: skip
+    scopes = [
+        {"system": "aws", "actions": ["*"], "resources": ["*"]},
+        {"system": "github", "actions": ["push"], "resources": ["corp/payments"]},
+    ]
     base = replace(clean([secret]), 1, task_record(scopes=scopes))
     assert codes(base) == ["UNAPPROVED_HIGH_RISK_ACTION"]
     covers = [{"system": "aws", "action": "secretsmanager:*", "resource": "*"}]
@@ -143,8 +181,10 @@ def test_self_provisioned() -> None:
 
 def test_scope_exceeded() -> None:
     outside = by_agent(7, "s3:GetObject", 6, "arn:aws:s3:::payroll/2026.csv")
-    scopes = [{"system": "aws", "actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::ws-*"]},
-              {"system": "github", "actions": ["push"], "resources": ["corp/payments"]}]  # fmt: skip
+    scopes = [
+        {"system": "aws", "actions": ["s3:GetObject"], "resources": ["arn:aws:s3:::ws-*"]},
+        {"system": "github", "actions": ["push"], "resources": ["corp/payments"]},
+    ]
     base = replace(clean(), 1, task_record(scopes=scopes))
     assert codes([*base, outside]) == ["SCOPE_EXCEEDED"]
     assert codes(base) == []

@@ -1,0 +1,192 @@
+"""Reports over a real ledger: linking, proofs, signatures, offline verification, jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ledger import Ledger, Record, canonicalize
+from reconstruct import (
+    Catalog,
+    Code,
+    ReportInvalid,
+    build_report,
+    default_policy,
+    report_bytes,
+    run_all,
+    verify_report,
+)
+from reconstruct.evidence import LinkedEvent
+from tests.reconstruct.events import (
+    AGENT,
+    KEY,
+    WS,
+    clean,
+    event,
+    heartbeat,
+)
+
+POLICY = default_policy()
+MINTED = "ASIAMINTEDBYWORKSPACE"
+
+
+def _extra() -> list[LinkedEvent]:
+    """Events linked only through the anchors, and look-alikes that must stay out."""
+    return [
+        event(20, "jira", "jira:issue_updated", 2, target="SEC-1", keys={"ticket": ["SEC-1"]}),
+        # Same branch name in another repository: not the workspace's.
+        event(21, "github", "push", 3, target="corp/other",
+              keys={"repo": ["corp/other"], "branch": ["agent/SEC-1-fix"]}),
+        # The workspace's key mints a session; the session's key is then the workspace's too.
+        event(22, "cloudtrail", "sts:AssumeRole", 4, target="arn:aws:iam::1:role/reader",
+              actor={"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+                     "credential_id": KEY, "spiffe_id": AGENT},
+              keys={"credential_id": [KEY, MINTED]},
+              attributes={"issued_credential": {"id": MINTED, "type": "temporary",
+                                                "expiration": "2026-11-20T09:08:00Z"}}),
+        event(23, "cloudtrail", "s3:PutObject", 5, target="arn:aws:s3:::ws-artifacts/ws-1/b",
+              actor={"kind": "unknown", "id": "arn:aws:sts::1:assumed-role/reader/x",
+                     "credential_id": MINTED},
+              keys={"credential_id": [MINTED]}),
+        # Someone else's Jira ticket.
+        event(24, "jira", "jira:issue_updated", 2, target="SEC-2", keys={"ticket": ["SEC-2"]}),
+    ]  # fmt: skip
+
+
+def _fill(ledger: Ledger, events: list[LinkedEvent]) -> dict[int, int]:
+    """Append the events' documents; map each test seq to its ledger seq."""
+    ordered = sorted(events, key=lambda e: e.seq)
+    ledger.append(Record.keyed(canonicalize(dict(e.doc))) for e in ordered)
+    return {e.seq: position for position, e in enumerate(ordered)}
+
+
+@pytest.fixture
+def ledger(make_ledger: Callable[..., Ledger]) -> Ledger:
+    return make_ledger()
+
+
+def test_a_report_links_through_the_anchors_and_verifies_offline(ledger: Ledger) -> None:
+    seq = _fill(ledger, clean(_extra()) + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
+
+    linked = {row.seq for row in report.timeline}
+    assert linked == {seq[n] for n in (0, 1, 2, 3, 4, 5, 6, 20, 22, 23)}
+    why = {row.seq: row.why for row in report.timeline}
+    assert any("ticket SEC-1" in w for w in why[seq[20]])
+    assert any("minted with a credential" in w for w in why[seq[23]])
+    assert report.findings == [] and report.verdict.recreatable
+    assert report.anchors.task_record.signature_valid and report.anchors.branch == "agent/SEC-1-fix"
+    # The heartbeat around the window is cited (thinned) for the collector check.
+    assert report.evidence.context and set(report.evidence.context) <= set(seq.values())
+
+    data = report_bytes(report)
+    key = ledger.keys.verifiers()[-1]
+    assert verify_report(data, key) == report
+
+
+def test_one_changed_byte_fails_verification(ledger: Ledger) -> None:
+    _fill(ledger, clean() + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
+    data = report_bytes(report)
+    key = ledger.keys.verifiers()[-1]
+    positions = range(0, len(data) - 1, max(1, len(data) // 300))
+    for position in positions:
+        changed = bytearray(data)
+        changed[position] ^= 0x01
+        with pytest.raises(ReportInvalid):
+            verify_report(bytes(changed), key)
+
+
+def test_unsigned_reports_are_refused_unless_allowed_and_proofs_still_count(
+    ledger: Ledger,
+) -> None:
+    _fill(ledger, clean() + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    key = ledger.keys.verifiers()[-1]
+    data = report_bytes(report)
+    with pytest.raises(ReportInvalid, match="not signed"):
+        verify_report(data, key)
+    assert verify_report(data, key, require_signature=False).workspace == WS
+
+    # An unsigned report whose verdict was edited (and re-canonicalized) is caught by the rules.
+    document = orjson.loads(data)
+    document["findings"] = []
+    document["verdict"] = {"recreatable": False, "reasons": ["edited"]}
+    with pytest.raises(ReportInvalid, match="verdict does not follow"):
+        verify_report(canonicalize(document) + b"\n", key, require_signature=False)
+
+
+def test_findings_cite_seqs_and_the_verdict_follows(ledger: Ledger) -> None:
+    late = event(30, "cloudtrail", "s3:GetObject", 25, target="arn:aws:s3:::ws-artifacts/ws-1/a",
+                 actor={"kind": "agent", "id": "arn:aws:sts::1:assumed-role/agent/ws-1",
+                        "credential_id": KEY, "spiffe_id": AGENT},
+                 keys={"credential_id": [KEY]})  # fmt: skip
+    seq = _fill(ledger, clean([late]) + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
+    [finding] = report.findings
+    assert finding.code is Code.ACTION_AFTER_TEARDOWN
+    assert finding.seqs == sorted([seq[6], seq[30]])
+    assert not report.verdict.recreatable
+    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1]) == report
+
+
+def test_a_modified_entry_is_a_ledger_integrity_finding(tmp_path: Path) -> None:
+    from ledger import Store
+
+    ledger = Ledger.init(Store(str(tmp_path / "l.db")), tmp_path / "home", "test/log")
+    seq = _fill(ledger, clean() + heartbeat())
+    # Forge entry 3 behind the ledger's back (the guard triggers stop ordinary writers).
+    with sqlite3.connect(tmp_path / "l.db") as conn:
+        triggers = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        ]
+        for name in triggers:
+            conn.execute(f'DROP TRIGGER "{name}"')
+        forged = clean()[3].doc | {"target": "arn:aws:s3:::elsewhere/x"}
+        conn.execute("UPDATE ledger_entry SET canonical = ? WHERE seq = ?",
+                     (canonicalize(dict(forged)), seq[3]))  # fmt: skip
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
+    integrity = [f for f in report.findings if f.code is Code.LEDGER_INTEGRITY]
+    assert [f.seqs for f in integrity] == [[seq[3]]]
+    assert not report.verdict.recreatable
+    # The report is honest about it, so it verifies: the failing proof is the one it names.
+    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1]) == report
+
+
+def test_all_runs_as_a_resumable_job(ledger: Ledger, tmp_path: Path) -> None:
+    other = [
+        event(40, "agent", "workspace.created", 0, target="ws-2", keys={"workspace_id": ["ws-2"]},
+              attributes={"workspace_id": "ws-2", "created_by": {"kind": "human", "id": "d"},
+                          "agent": {"kind": "agent", "id": "spiffe://x/ws-2"}}),
+    ]  # fmt: skip
+    _fill(ledger, clean() + heartbeat() + other)
+    out = tmp_path / "reports"
+
+    class Killed(Exception):
+        pass
+
+    def die_after_first(done: int, total: int) -> None:
+        if done == 1:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_all(ledger, out, POLICY, "json", ledger.keys.signer(), die_after_first)
+    assert (out / f"{WS}.json").exists() and not (out / "ws-2.json").exists()
+
+    summary = run_all(ledger, out, POLICY, "json", ledger.keys.signer())
+    assert summary.resumed and summary.written == 1 and summary.total == 2
+    assert summary.recreatable == 1
+    index = orjson.loads((out / "index.json").read_bytes())
+    assert [w["workspace"] for w in index["workspaces"]] == [WS, "ws-2"]
+    assert index["workspaces"][1]["findings"]["NO_TASK_RECORD"] == 1
+    key = ledger.keys.verifiers()[-1]
+    for entry in index["workspaces"]:
+        assert (
+            verify_report((out / entry["report"]).read_bytes(), key).workspace == entry["workspace"]
+        )
+    # Finished: a new run starts a new job.
+    assert not run_all(ledger, out, POLICY, "json", ledger.keys.signer()).resumed
