@@ -146,7 +146,7 @@ def test_a_modified_entry_is_a_ledger_integrity_finding(tmp_path: Path) -> None:
         ]
         for name in triggers:
             conn.execute(f'DROP TRIGGER "{name}"')
-        forged = clean()[3].doc | {"target": "arn:aws:s3:::elsewhere/x"}
+        forged = {**clean()[3].doc, "target": "arn:aws:s3:::elsewhere/x"}
         conn.execute("UPDATE ledger_entry SET canonical = ? WHERE seq = ?",
                      (canonicalize(dict(forged)), seq[3]))  # fmt: skip
     report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
