@@ -3,7 +3,7 @@
 Two layers: :class:`Extracted` is what a source parser reads out of one record
 (pure, no I/O); :class:`Event` adds what the pipeline knows (when it was
 observed, the raw record after redaction, its digest). ``schemas/event.v1.json``
-is generated from :class:`Event`; see ``ingest.schemas``.
+is generated from :class:`Event`; see ``vestige.schemas``.
 """
 
 from __future__ import annotations

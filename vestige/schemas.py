@@ -1,6 +1,6 @@
-"""Generate the committed JSON Schemas from the models: ``python -m ingest.schemas``.
+"""Generate the committed JSON Schemas from the models: ``python -m vestige.schemas``.
 
-``tests/ingest/test_schemas.py`` fails when a committed file differs from what
+``tests/test_schemas.py`` fails when a committed file differs from what
 this produces, so the schemas cannot drift from the code.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 from ingest.lifecycle import json_schemas
 from ingest.model import Event
+from reconstruct.model import Report
 
 __all__ = ["SCHEMA_DIR", "generate", "render"]
 
@@ -20,15 +21,21 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _BASE = "https://vestige.dev/schemas/"
 
 
-def generate() -> dict[str, dict[str, Any]]:
-    event = Event.model_json_schema(by_alias=True, mode="serialization")
-    event = {
+def _schema(model: type[Event] | type[Report], name: str, title: str) -> dict[str, Any]:
+    return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": _BASE + "event.v1.json",
-        **event,
-        "title": "vestige normalized event v1",
+        "$id": _BASE + name,
+        **model.model_json_schema(by_alias=True, mode="serialization"),
+        "title": title,
     }
-    return {"event.v1.json": event, **json_schemas()}
+
+
+def generate() -> dict[str, dict[str, Any]]:
+    return {
+        "event.v1.json": _schema(Event, "event.v1.json", "vestige normalized event v1"),
+        "report.v1.json": _schema(Report, "report.v1.json", "vestige workspace report v1"),
+        **json_schemas(),
+    }
 
 
 def render(schema: dict[str, Any]) -> str:
