@@ -51,9 +51,18 @@ def event(
 
 
 def lifecycle(seq: int, kind: str, minutes: float, **data: Any) -> LinkedEvent:
+    # The keys ingest's agent source gives each type (ingest/sources/agent.py).
     keys = {"workspace_id": [WS]}
     if "credential_id" in data:
         keys["credential_id"] = [data["credential_id"]]
+    if kind == "task.recorded":
+        keys |= {
+            "task_id": [data["task_id"]],
+            "ticket": [data["ticket"]] if data.get("ticket") else [],
+            "repo": [data["repo"]],
+            "branch": [data["branch"]] if data.get("branch") else [],
+            "credential_id": list(data["credential_ids"]),
+        }
     signature = data.pop("_signature", None)
     return event(
         seq,
