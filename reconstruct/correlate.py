@@ -86,15 +86,21 @@ def _follows(workspace: str, event: LinkedEvent, credentials: set[str]) -> Itera
             yield _Follow(("run_id", run), f"run {run} of seq {event.seq}", _in_repo(repo[0]))
     issued = event.issued_credentials()
     by_us = _text(event.actor.get("credential_id")) in credentials
-    if mine or (issued and by_us):
-        # Credentials and sessions handed to the workspace, or minted with its own.
-        how = f"tagged with {workspace}" if mine else "minted with a credential of the workspace"
-        for credential in event.keys("credential_id"):
-            yield _Follow(
-                ("credential_id", credential), f"credential {credential} ({how}, seq {event.seq})"
-            )
-        for session in event.keys("session_id"):
-            yield _Follow(("session_id", session), f"session {session} ({how}, seq {event.seq})")
+    if not (issued and (mine or by_us)) and not (mine and event.source == "vault"):
+        return
+    # Only what the event hands out: a CloudTrail AssumeRole tagged with the workspace is
+    # made by the orchestrator, whose own key and session are not the workspace's. A Vault
+    # entry is tagged through the caller's token metadata, so that token is the workspace's.
+    how = f"tagged with {workspace}" if mine else "minted with a credential of the workspace"
+    handed = [*issued]
+    if mine and event.source == "vault":
+        handed += [c for c in (_text(event.actor.get("credential_id")),) if c]
+    for credential in handed:
+        yield _Follow(
+            ("credential_id", credential), f"credential {credential} ({how}, seq {event.seq})"
+        )
+    for session in event.new_sessions():
+        yield _Follow(("session_id", session), f"session {session} ({how}, seq {event.seq})")
 
 
 def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:

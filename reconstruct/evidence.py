@@ -116,6 +116,15 @@ class LinkedEvent:
         """A lifecycle event's validated ``data`` (ingest keeps it as the attributes)."""
         return self.attributes
 
+    def new_sessions(self) -> list[str]:
+        """Role sessions this event starts (CloudTrail AssumeRole*: the requested name)."""
+        if self.source != "cloudtrail" or not self.action.startswith("sts:AssumeRole"):
+            return []
+        raw = self.doc.get("raw")
+        params = raw.get("requestParameters") if isinstance(raw, Mapping) else None
+        name = params.get("roleSessionName") if isinstance(params, Mapping) else None
+        return [name] if isinstance(name, str) and name else []
+
     def issued_credentials(self) -> list[str]:
         """Credentials this event hands out: STS/IAM keys, Vault leases and tokens."""
         if self.lifecycle("credential.issued"):

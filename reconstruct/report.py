@@ -144,8 +144,13 @@ def assess_workspace(workspace: str, catalog: Catalog, policy: Policy) -> Assess
 
     Entries are not verified here; ``build_report`` proves each one.
     """
-    linked, unreadable = link(workspace, catalog)
-    return assess(Evidence.of(workspace, linked, broken=unreadable), policy)
+    linked, unreadable, context = gather(workspace, catalog, policy)
+    around = []
+    for seq, canonical in catalog.canonicals(context).items():
+        doc = parse_event(canonical)
+        if doc is not None:
+            around.append(LinkedEvent(seq, doc))
+    return assess(Evidence.of(workspace, linked, around, unreadable), policy)
 
 
 # -- building -------------------------------------------------------------------------
@@ -184,6 +189,16 @@ def _context(catalog: Catalog, f: Facts, policy: Policy, linked: set[int]) -> li
     return sorted(seqs - linked)
 
 
+def gather(
+    workspace: str, catalog: Catalog, policy: Policy
+) -> tuple[list[LinkedEvent], set[int], list[int]]:
+    """The linked events, the linked seqs that are not readable events, and the context."""
+    linked, unreadable = link(workspace, catalog)
+    seqs = {e.seq for e in linked}
+    context = _context(catalog, facts(Evidence.of(workspace, linked)), policy, seqs)
+    return linked, unreadable, context
+
+
 def _proven(proofs: dict[int, InclusionProof], root: bytes) -> set[int]:
     """Seqs whose bytes hash to their leaf and whose leaf is in the signed tree."""
     return {
@@ -207,9 +222,8 @@ def build_report(
     generated_at: str | None = None,
 ) -> Report:
     """Reconstruct ``workspace`` as of the catalogue's tree size, proving every entry cited."""
-    linked, unreadable = link(workspace, catalog)
+    linked, unreadable, context = gather(workspace, catalog, policy)
     seqs = {e.seq for e in linked}
-    context = _context(catalog, facts(Evidence.of(workspace, linked)), policy, seqs)
     proofs = ledger.prove_inclusions(sorted(seqs | unreadable | set(context)), catalog.size)
     note = next(iter(proofs.values())).checkpoint if proofs else ""
     checkpoint = Checkpoint.claimed_by(note) if note else None
