@@ -76,20 +76,30 @@ class Catalog:
         with self.store.reader(snapshot=False) as reader:
             return reader.canonicals(sorted(set(seqs)))
 
-    def stream(self, source: str, since: str, until: str) -> list[tuple[int, str]]:
-        """(seq, occurred_at) of ``source``'s events in [since, until], by time."""
-        query = (
-            sa.select(_E.c.seq, _E.c.occurred_at)
-            .where(
-                _E.c.source == source,
-                _E.c.occurred_at >= since,
-                _E.c.occurred_at <= until,
-                _E.c.seq < self.size,
-            )
-            .order_by(_E.c.occurred_at, _E.c.seq)
+    def latest(self, source: str, after: str, until: str) -> tuple[int, str] | None:
+        """The last event of ``source`` in (after, until], or None: one index seek."""
+        return self._one_event(source, after, until, descending=True)
+
+    def earliest(self, source: str, after: str) -> tuple[int, str] | None:
+        """The first event of ``source`` after ``after``, or None."""
+        return self._one_event(source, after, None, descending=False)
+
+    def _one_event(
+        self, source: str, after: str, until: str | None, descending: bool
+    ) -> tuple[int, str] | None:
+        query = sa.select(_E.c.seq, _E.c.occurred_at).where(
+            _E.c.source == source, _E.c.occurred_at > after, _E.c.seq < self.size
+        )
+        if until is not None:
+            query = query.where(_E.c.occurred_at <= until)
+        order = (
+            (_E.c.occurred_at.desc(), _E.c.seq.desc())
+            if descending
+            else (_E.c.occurred_at, _E.c.seq)
         )
         with self.engine.connect() as conn:
-            return [(int(seq), str(at)) for seq, at in conn.execute(query)]
+            row = conn.execute(query.order_by(*order).limit(1)).first()
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def workspaces(self) -> list[str]:
         """Every workspace id any event names, sorted."""

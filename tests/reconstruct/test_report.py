@@ -190,3 +190,25 @@ def test_all_runs_as_a_resumable_job(ledger: Ledger, tmp_path: Path) -> None:
         )
     # Finished: a new run starts a new job.
     assert not run_all(ledger, out, POLICY, "json", ledger.keys.signer()).resumed
+
+
+def test_a_hole_in_a_collector_stream_is_found_from_the_catalogue(ledger: Ledger) -> None:
+    # Heartbeats every 5 minutes, silent after minute 5 until minute 80: the workspace's own
+    # call at minute 5 is the last CloudTrail event for more than the hour allowed, across
+    # its teardown at minute 10.
+    beats = heartbeat(start=-70, stop=150, every=5)
+    minute = {e.seq: (e.seq - 100) * 5 - 70 for e in beats}
+    seq = _fill(ledger, clean() + [e for e in beats if not 5 < minute[e.seq] < 80])
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    [finding] = report.findings
+    assert finding.code is Code.COLLECTOR_SILENCE and "silent" in finding.explanation
+    assert finding.seqs == [seq[100 + (5 + 70) // 5]]  # the last heartbeat before the hole
+    # Few entries are cited for a busy stream: about one per max_gap, not every heartbeat.
+    assert 0 < len(report.evidence.context) < 8
+    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1], False) == report
+
+
+def test_a_busy_stream_without_a_hole_has_no_finding(ledger: Ledger) -> None:
+    _fill(ledger, clean() + heartbeat(start=-70, stop=150, every=5))
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    assert report.findings == [] and 0 < len(report.evidence.context) < 8
