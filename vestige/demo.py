@@ -6,6 +6,9 @@ checkpoint, verify, prove one event and check the proof offline with only the
 public key, then tamper with a copy of the store and show the detection; then
 ingest a gzipped CloudTrail dump (twice: nothing is appended the second time),
 search the events of one ticket and list the record that was quarantined.
+Last, the reconstruction: twelve workspaces' trails in six real formats are
+ingested, every workspace gets a verdict, a clean one is reconstructed into a
+signed report that is checked offline, and a broken one into an HTML page.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from vestige.samples import cloudtrail_records
+from vestige.scenario import default_plan, generate, write
 
 DEMO_DIR = Path(".vestige-demo")
 
@@ -149,6 +153,7 @@ def main() -> None:
     _run("verify", "--json", home=home, db=copy, check=False)
     print("\nThe original still verifies; the copy is caught at entry 612.")
     _ingest_walkthrough()
+    _reconstruction_walkthrough()
     print(f"\nFiles are in {DEMO_DIR}/.")
 
 
@@ -167,6 +172,36 @@ def _ingest_walkthrough() -> None:
     _run("events", "--key", "ticket=SEC-1042", "--limit", "5", home=home)
     _run("quarantine", "list", home=home)
     _run("verify", "--json", home=home)
+
+
+def _reconstruction_walkthrough() -> None:
+    """Workspaces that vanished: rebuilt from six sources, judged, reported with proof."""
+    home = DEMO_DIR / "forensics-home"
+    scenario = generate(12, seed=4, gaps=default_plan(12))
+    inputs = DEMO_DIR / "workspaces"
+    write(scenario, inputs)
+    clean = next(ws for ws, codes in sorted(scenario.truth.items()) if ws and not codes)
+    broken = max((ws for ws in scenario.truth if ws), key=lambda ws: len(scenario.truth[ws]))
+    print(
+        f"\n# reconstruction: 12 agent workspaces, created and destroyed; their trail is spread "
+        f"over {', '.join(sorted(scenario.records))} ({inputs}/). Gaps were planted in "
+        f"{sum(1 for ws, c in scenario.truth.items() if ws and c)} of them."
+    )
+    key = _run("init", "--origin", "demo.vestige.dev/forensics", home=home, show=False).strip()
+    _run("trust", "add", scenario.signer.verifier.encode(), home=home)  # the orchestrator's key
+    _run("ingest", "auto", str(inputs), "--json", home=home)
+    _run("verify", "--json", home=home)
+    _run("workspaces", home=home)
+    report = DEMO_DIR / f"{clean}.json"
+    _run("reconstruct", "--workspace", clean, "--sign", "--out", str(report), "--json", home=home)
+    print(f"(planted in {clean}: nothing)")
+    _run("verify-report", str(report), "--key", key, home=home)
+    page = DEMO_DIR / f"{broken}.html"
+    _run("reconstruct", "--workspace", broken, "--format", "html", "--out", str(page), "--json",
+         home=home, check=False)  # fmt: skip
+    print(f"(planted in {broken}: {', '.join(sorted(scenario.truth[broken]))})")
+    _run("gaps", "--unattributed", home=home, check=False)
+    print(f"\nThe auditor's page for {broken}: open {page.resolve()} in a browser.")
 
 
 if __name__ == "__main__":
