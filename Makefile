@@ -30,6 +30,7 @@ test: lint types unit
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/reconstruct.py
 
 clean:
 	rm -rf $(VENV) .vestige-demo .pytest_cache .mypy_cache .ruff_cache

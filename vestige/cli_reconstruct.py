@@ -207,7 +207,6 @@ def gaps(
     from reconstruct.correlate import link
 
     catalog, policy = _catalog_and_policy(policy_file)
-    rows: list[dict[str, Any]] = []
     if unattributed:
         attributed: set[int] = set()
         for workspace in catalog.workspaces():
