@@ -8,6 +8,7 @@ is generated from :class:`Event`; see ``vestige.schemas``.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any, Final, Literal
 
@@ -26,6 +27,7 @@ __all__ = [
     "SignatureStatus",
     "KEY_KINDS",
     "MAX_EVENT_ID",
+    "is_event_document",
 ]
 
 EVENT_SCHEMA: Final = "vestige.event.v1"
@@ -159,6 +161,37 @@ class Event(Extracted):
     raw: dict[str, Any]
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def is_event_document(doc: object) -> bool:
+    """Whether a ledger entry has the shape of a normalized event, as ingest writes it.
+
+    Anyone can append any JSON to a ledger (``vestige append``); what downstream reads
+    as an event must at least have these types, or it is not treated as one.
+    """
+    if not isinstance(doc, dict) or doc.get("schema") != EVENT_SCHEMA:
+        return False
+    if not all(isinstance(doc.get(k), str) for k in ("source", "source_event_id", "action")):
+        return False
+    when, keys = doc.get("occurred_at"), doc.get("keys")
+    if not isinstance(when, str) or not _TIME.fullmatch(when) or not isinstance(keys, dict):
+        return False
+    if not all(
+        isinstance(values, list) and all(isinstance(v, str) for v in values)
+        for values in keys.values()
+    ):
+        return False
+    return all(
+        isinstance(doc.get(name, default), kind)
+        for name, default, kind in (
+            ("actor", {}, dict),
+            ("attributes", {}, dict),
+            ("risk", [], list),
+        )
+    )
 
 
 def document(event: Extracted) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from ingest.interface import Trust
-from ingest.model import EVENT_SCHEMA
+from ingest.model import is_event_document
 from ingest.tables import (
     TABLES,
     CatalogEvent,
@@ -227,7 +227,7 @@ class IngestStore:
             keys: list[dict[str, Any]] = []
             for seq, canonical in reader.stream_canonical(-1 if last is None else last):
                 doc = orjson.loads(canonical)
-                if not isinstance(doc, dict) or doc.get("schema") != EVENT_SCHEMA:
+                if not is_event_document(doc):
                     continue
                 events.append(
                     {

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from ingest.model import EVENT_SCHEMA
+from ingest.model import is_event_document
 from ingest.storage import IngestStore
 from ingest.tables import CatalogEvent, CatalogKey
 from ledger import Store
@@ -35,7 +35,7 @@ def parse_event(canonical: bytes) -> dict[str, Any] | None:
         doc = orjson.loads(canonical)
     except orjson.JSONDecodeError:
         return None
-    return doc if isinstance(doc, dict) and doc.get("schema") == EVENT_SCHEMA else None
+    return doc if is_event_document(doc) else None
 
 
 class Catalog:

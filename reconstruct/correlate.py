@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any, Final, Protocol
 
 from ingest.storage import ACTOR_KIND, NAMESPACE_KIND
+from ledger import VestigeError
 from reconstruct.catalog import Pair, parse_event
 from reconstruct.evidence import LinkedEvent
 
-__all__ = ["Index", "link"]
+__all__ = ["MAX_LINKED", "Index", "TooManyLinks", "link"]
+
+# Most events one workspace may link: a report proves each one, and a workspace whose
+# trail is larger than this is almost surely linked through something shared.
+MAX_LINKED: Final = 50_000
+_LONGEST_SESSION: Final = timedelta(hours=12)  # STS's longest role session
 
 _GITHUB = ("github", "github-audit")
 # GitHub events a commit links besides pushes: what ran on it and where it went.
@@ -100,7 +107,30 @@ def _follows(workspace: str, event: LinkedEvent, credentials: set[str]) -> Itera
             ("credential_id", credential), f"credential {credential} ({how}, seq {event.seq})"
         )
     for session in event.new_sessions():
-        yield _Follow(("session_id", session), f"session {session} ({how}, seq {event.seq})")
+        yield _Follow(
+            ("session_id", session),
+            f"session {session} ({how}, seq {event.seq})",
+            _in_session(event),
+        )
+
+
+def _in_session(issuer: LinkedEvent) -> Accept:
+    """CloudTrail calls of a role session ``issuer`` started: same account, while it can last.
+
+    Session names are chosen by the caller and reused freely; only calls in the issuing
+    account within the longest STS session (12 h) after the AssumeRole are the session's.
+    """
+    account = issuer.attributes.get("recipient_account")
+    start, end = issuer.when, issuer.when + _LONGEST_SESSION
+
+    def accept(event: LinkedEvent) -> bool:
+        return (
+            event.source == "cloudtrail"
+            and event.attributes.get("recipient_account") == account
+            and start <= event.when <= end
+        )
+
+    return accept
 
 
 def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
@@ -147,16 +177,25 @@ def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
             )
 
 
-def link(workspace: str, index: Index) -> tuple[list[LinkedEvent], set[int]]:
+class TooManyLinks(VestigeError):
+    """A workspace links more events than a report can carry: a shared key, most likely."""
+
+
+def link(
+    workspace: str, index: Index, limit: int = MAX_LINKED
+) -> tuple[list[LinkedEvent], set[int]]:
     """The workspace's events with why each is linked, and the seqs that are not events.
 
-    A seq whose entry does not parse as an event is returned in the second set: the
-    caller verifies it, and the report names it.
+    A seq whose entry no longer parses as an event is returned in the second set: the
+    caller verifies it, and the report names it. More than ``limit`` events raises
+    :class:`TooManyLinks` naming the key that brought the most, rather than a report
+    that silently leaves some out.
     """
     why: dict[int, list[str]] = {}
     docs: dict[int, dict[str, Any]] = {}
     unreadable: set[int] = set()
     credentials: set[str] = set()
+    by_actor_credential: dict[str, list[int]] = {}  # linked seqs by the credential they used
     followed: set[Pair] = set()
     pending = [_Follow(("workspace_id", workspace), f"names workspace {workspace}")]
     while pending:
@@ -173,6 +212,7 @@ def link(workspace: str, index: Index) -> tuple[list[LinkedEvent], set[int]]:
                 docs[seq] = doc
         unreadable |= wanted - docs.keys() - unreadable
         fresh: list[int] = []
+        known = set(credentials)
         for pair, follow in batch.items():
             for seq in found.get(pair, ()):
                 if seq not in docs:
@@ -183,11 +223,25 @@ def link(workspace: str, index: Index) -> tuple[list[LinkedEvent], set[int]]:
                 if seq not in why:
                     why[seq] = []
                     fresh.append(seq)
+                    used = _text(event.actor.get("credential_id"))
+                    if used:
+                        by_actor_credential.setdefault(used, []).append(seq)
                 if follow.why not in why[seq]:
                     why[seq].append(follow.why)
                 if pair[0] == "credential_id":
                     credentials.add(pair[1])
-        for seq in sorted(fresh):
+        if len(why) > limit:
+            busiest = max(batch, key=lambda pair: len(found.get(pair, ())))
+            raise TooManyLinks(
+                f"workspace {workspace!r} links more than {limit:,} events; "
+                f"{busiest[0]} {busiest[1]!r} alone names {len(found.get(busiest, ())):,} "
+                "(a credential or identity shared with others?)"
+            )
+        # Events linked earlier that used a credential only now known to be the
+        # workspace's are looked at again: what they minted is the workspace's too.
+        added = credentials - known
+        again = {seq for c in added for seq in by_actor_credential.get(c, ())} - set(fresh)
+        for seq in sorted({*fresh, *again}):
             for follow in _follows(workspace, LinkedEvent(seq, docs[seq]), credentials):
                 if follow.pair not in followed:
                     pending.append(follow)

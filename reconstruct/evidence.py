@@ -133,8 +133,31 @@ class LinkedEvent:
         if isinstance(issued, Mapping) and _str(issued.get("id")):
             return [str(issued["id"])]
         if self.source == "vault" and self.attributes.get("credential_event") == "issued":
-            return [c for c in self.keys("credential_id") if c != self.actor.get("credential_id")]
+            # Everything the entry names but the caller's own token; a login has no caller
+            # token, and the token it returns is what it issued.
+            caller = self._raw("auth", "accessor")
+            return [c for c in self.keys("credential_id") if c != caller]
         return []
+
+    def revoked_credentials(self) -> list[str]:
+        """Credentials this event revokes (by what it names, never by who calls)."""
+        if self.lifecycle("credential.revoked"):
+            return [c for c in (_str(self.data.get("credential_id")),) if c]
+        if self.source == "vault" and self.attributes.get("credential_event") == "revoked":
+            caller = self._raw("auth", "accessor")
+            return [c for c in self.keys("credential_id") if c != caller]
+        status = self._raw("requestParameters", "status")
+        if self.action == "iam:DeleteAccessKey" or (
+            self.action == "iam:UpdateAccessKey" and status == "Inactive"
+        ):
+            return [c for c in (self._raw("requestParameters", "accessKeyId"),) if c]
+        return []
+
+    def _raw(self, *path: str) -> str | None:
+        value: object = self.doc.get("raw")
+        for step in path:
+            value = value.get(step) if isinstance(value, Mapping) else None
+        return _str(value)
 
 
 @dataclass(frozen=True)
@@ -198,14 +221,16 @@ class Facts:
     namespace: str | None
     start: datetime | None
     end: datetime | None
+    branch_commits: frozenset[str] = frozenset()  # commits pushed to the task's branch
 
     @property
     def task(self) -> LinkedEvent | None:
         """The task record in force: the latest one."""
         return self.tasks[-1] if self.tasks else None
 
-    def performed_by_workspace(self, event: LinkedEvent) -> bool:
-        """Whether the workspace itself acted: with its credential, identity or service account."""
+    def performed_by_workspace(self, event: LinkedEvent, namespace: bool = True) -> bool:
+        """Whether the workspace itself acted: with its credential or identity, or (with
+        ``namespace``) as a service account of its Kubernetes namespace."""
         if event.source == "agent":
             return False  # the orchestrator's reports about the workspace, not its actions
         if _str(event.actor.get("credential_id")) in self.credentials:
@@ -213,32 +238,48 @@ class Facts:
         if event.identities() & self.identities:
             return True
         account = f"system:serviceaccount:{self.namespace}:"
-        return self.namespace is not None and str(event.actor.get("id") or "").startswith(account)
+        return (
+            namespace
+            and self.namespace is not None
+            and str(event.actor.get("id") or "").startswith(account)
+        )
+
+    def on_branch(self, event: LinkedEvent, commits: bool = True) -> bool:
+        """A GitHub event of the task record's repository, on its branch (or its commits)."""
+        task = self.task
+        if task is None or event.system != "github":
+            return False
+        repo, branch = task.data.get("repo"), task.data.get("branch")
+        if not isinstance(repo, str) or repo not in event.keys("repo"):
+            return False
+        if isinstance(branch, str) and branch in event.keys("branch"):
+            return True
+        return commits and not self.branch_commits.isdisjoint(event.keys("commit"))
+
+
+_LONGEST: Final = timedelta(days=366 * 100)  # past this a TTL means "does not expire"
 
 
 def _expiry(event: LinkedEvent) -> datetime | None:
-    """When what ``event`` issued expires, if it says."""
-    if event.lifecycle("credential.issued"):
-        expires = _str(event.data.get("expires_at"))
-        return parse_time(expires) if expires else None
+    """When what ``event`` issued expires, if it says (and says it readably)."""
     issued = event.attributes.get("issued_credential")
-    if isinstance(issued, Mapping) and _str(issued.get("expiration")):
-        return parse_time(str(issued["expiration"]))
+    text = (
+        _str(event.data.get("expires_at"))
+        if event.lifecycle("credential.issued")
+        else _str(issued.get("expiration"))
+        if isinstance(issued, Mapping)
+        else None
+    )
+    if text is not None:
+        try:
+            return parse_time(text)
+        except ValueError:
+            return None  # CloudTrail keeps an expiration it could not read as it was
     ttl = event.attributes.get("lease_ttl")
-    if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0:
-        return event.when + timedelta(seconds=ttl)
+    if isinstance(ttl, int) and not isinstance(ttl, bool) and 0 < ttl:
+        lease = timedelta(seconds=min(ttl, int(_LONGEST.total_seconds())))
+        return None if lease >= _LONGEST else event.when + lease
     return None
-
-
-def _revokes(event: LinkedEvent) -> list[str]:
-    """Credentials ``event`` revokes."""
-    if event.lifecycle("credential.revoked"):
-        return [c for c in (_str(event.data.get("credential_id")),) if c]
-    if event.source == "vault" and event.attributes.get("credential_event") == "revoked":
-        return event.keys("credential_id")
-    if event.action in ("iam:DeleteAccessKey", "iam:UpdateAccessKey"):
-        return event.keys("credential_id")
-    return []
 
 
 def facts(evidence: Evidence) -> Facts:
@@ -288,7 +329,7 @@ def facts(evidence: Evidence) -> Facts:
                         credential.expires_at = expiry
                     changed = True
     for event in events:
-        for credential_id in _revokes(event):
+        for credential_id in event.revoked_credentials():
             if credential_id in credentials:
                 credentials[credential_id].revoked.append(event)
         prefix = _str(event.attributes.get("revoked_prefix"))
@@ -297,6 +338,14 @@ def facts(evidence: Evidence) -> Facts:
                 if credential.id.startswith(prefix):
                     credential.revoked.append(event)
 
+    anchors = tasks[-1].data if tasks else {}
+    repo, branch = anchors.get("repo"), anchors.get("branch")
+    commits = {
+        commit
+        for e in events
+        if e.system == "github" and repo in e.keys("repo") and branch in e.keys("branch")
+        for commit in e.keys("commit")
+    }
     start = created.when if created else (events[0].when if events else None)
     end = destroyed.when if destroyed else (events[-1].when if events else None)
     return Facts(
@@ -309,4 +358,5 @@ def facts(evidence: Evidence) -> Facts:
         namespace=namespace,
         start=start,
         end=end,
+        branch_commits=frozenset(commits),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from sqlmodel import SQLModel
 from ingest.storage import now
 from ledger import Ledger, Signer, VestigeError, canonicalize
 from reconstruct.catalog import Catalog
+from reconstruct.correlate import TooManyLinks
 from reconstruct.formats import FORMATS
 from reconstruct.policy import Policy
 from reconstruct.report import build_report
@@ -35,13 +37,15 @@ __all__ = ["JobSummary", "report_name", "run_all", "JobStore"]
 
 _J = JobRow.__table__  # type: ignore[attr-defined]
 _I = JobItemRow.__table__  # type: ignore[attr-defined]
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,80}")
+_SAFE = re.compile(r"[a-z0-9][a-z0-9._-]{0,80}")
+_RESERVED = frozenset({"index"})
 
 
 def report_name(workspace: str, suffix: str) -> str:
-    """A file name for a workspace's report. Workspace ids come from input: anything that
-    is not plainly safe gets a digest-based name, so no id can name a path elsewhere."""
-    if _SAFE.fullmatch(workspace) and ".." not in workspace:
+    """A file name for a workspace's report. Workspace ids come from input: one that is not
+    plainly safe (lower case, no path, not the index's name, so no two ids can collide even
+    on a case-insensitive file system) gets a digest-based name instead."""
+    if _SAFE.fullmatch(workspace) and ".." not in workspace and workspace not in _RESERVED:
         return workspace + suffix
     digest = hashlib.sha256(workspace.encode()).hexdigest()[:16]
     return f"ws-{digest}{suffix}"
@@ -131,12 +135,17 @@ class JobSummary:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    with open(temporary, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    """Write a new file beside ``path`` (never through a planted link), then rename it."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def run_all(
@@ -149,7 +158,10 @@ def run_all(
 ) -> JobSummary:
     """Reconstruct every workspace into ``out_dir``, resuming an unfinished job there."""
     fmt = FORMATS[format_name]
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VestigeError(f"cannot use {out_dir} as the output directory: {exc}") from None
     jobs = JobStore(ledger)
     key = str(out_dir.resolve())
     parameters = {"format": format_name, "sign": signer is not None, "policy": policy.to_json()}
@@ -173,19 +185,25 @@ def run_all(
     written = 0
     for position, workspace in enumerate(workspaces, 1):
         if workspace not in done:
-            report = build_report(workspace, catalog, ledger, policy, signer)
-            name = report_name(workspace, fmt.suffix)
-            _write_atomically(out_dir / name, fmt.render([report]))
-            severities = [f.severity for f in report.findings]
-            item = {
-                "job_id": job_id,
-                "workspace": workspace,
-                "recreatable": report.verdict.recreatable,
-                "findings": orjson.dumps(Counter(f.code.value for f in report.findings)).decode(),
-                "worst": max(severities, key=lambda s: s.rank).value if severities else None,
-                "path": name,
-                "done_at": now(),
-            }
+            item = {"job_id": job_id, "workspace": workspace, "done_at": now()}
+            try:
+                report = build_report(workspace, catalog, ledger, policy, signer)
+            except TooManyLinks as exc:  # recorded, and the job goes on
+                item |= {"recreatable": False, "findings": "{}", "path": "", "error": str(exc)}
+            else:
+                name = report_name(workspace, fmt.suffix)
+                try:
+                    _write_atomically(out_dir / name, fmt.render([report]))
+                except OSError as exc:
+                    raise VestigeError(f"cannot write {out_dir / name}: {exc}") from None
+                severities = [f.severity for f in report.findings]
+                codes = Counter(f.code.value for f in report.findings)
+                item |= {
+                    "recreatable": report.verdict.recreatable,
+                    "findings": orjson.dumps(codes).decode(),
+                    "worst": max(severities, key=lambda s: s.rank).value if severities else None,
+                    "path": name,
+                }
             jobs.record(item)
             done[workspace] = item
             written += 1
@@ -205,7 +223,8 @@ def run_all(
                 "recreatable": bool(done[ws]["recreatable"]),
                 "worst": done[ws]["worst"],
                 "findings": orjson.loads(done[ws]["findings"]),
-                "report": done[ws]["path"],
+                "report": done[ws]["path"] or None,
+                "error": done[ws].get("error"),
             }
             for ws in workspaces
         ],

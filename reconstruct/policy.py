@@ -11,7 +11,7 @@ import tomllib
 from fnmatch import fnmatchcase
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,11 +45,15 @@ class Tampering(_Frozen):
     trail_buckets: list[str]
 
 
+_WEEK: Final = 7 * 24 * 3600
+Seconds = Annotated[int, Field(ge=1, le=_WEEK)]
+
+
 class Policy(_Frozen):
     severity: dict[Code, Severity]
-    teardown_grace_seconds: int = Field(ge=0)
+    teardown_grace_seconds: int = Field(ge=0, le=_WEEK)
     systems: dict[str, list[str]]
-    max_gap_seconds: dict[str, int]
+    max_gap_seconds: dict[str, Seconds]
     tampering: Tampering
     sensitive_resources: list[str]
     high_risk: list[HighRisk]

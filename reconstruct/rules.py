@@ -121,7 +121,10 @@ def action_after_teardown(f: Facts, ev: Evidence, policy: Policy) -> list[Findin
     if f.destroyed is None:
         return []
     deadline = f.destroyed.when + _grace(policy)
-    late = [e for e in ev.events if e.when > deadline and f.performed_by_workspace(e)]
+    # Only the workspace's own credentials and identity: a namespace may be reused later.
+    late = [
+        e for e in ev.events if e.when > deadline and f.performed_by_workspace(e, namespace=False)
+    ]
     if not late:
         return []
     why = (
@@ -159,7 +162,7 @@ def _tampering(event: LinkedEvent, f: Facts, policy: Policy) -> str | None:
         policy.tampering.trail_buckets, event.target
     ):
         return f"deletion in the trail bucket {event.target}"
-    if event.system == "github" and _on_branch(event, f):
+    if f.on_branch(event, commits=False):
         if event.attributes.get("forced") is True:
             return "a force-push rewriting the workspace's branch"
         if event.attributes.get("deleted") is True or (
@@ -167,12 +170,6 @@ def _tampering(event: LinkedEvent, f: Facts, policy: Policy) -> str | None:
         ):
             return "deletion of the workspace's branch"
     return None
-
-
-def _on_branch(event: LinkedEvent, f: Facts) -> bool:
-    task = f.task
-    branch = task.data.get("branch") if task else None
-    return isinstance(branch, str) and branch in event.keys("branch")
 
 
 def _drops_management_events(doc: Mapping[str, Any]) -> bool:
@@ -252,7 +249,9 @@ def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[
     ]
     findings = []
     for event in ev.events:
-        if not f.performed_by_workspace(event) or event.doc.get("outcome") == "failure":
+        # A deployment of the workspace's branch is its doing, whoever the webhook names.
+        ours = f.performed_by_workspace(event) or f.on_branch(event)
+        if not ours or event.doc.get("outcome") == "failure":
             continue
         entry = _high_risk(event, policy)
         if entry and not _approved(event, approvals):

@@ -36,6 +36,7 @@ class JobItemRow(SQLModel, table=True):
     findings: str = Field(sa_type=Text)  # JSON: {code: count}
     worst: str | None = Field(default=None, sa_type=Text)  # highest severity found
     path: str = Field(sa_type=Text)  # the report file, relative to the job's directory
+    error: str | None = Field(default=None, sa_type=Text)  # why there is no report
     done_at: str = Field(sa_type=Text)
 
 

@@ -1,8 +1,9 @@
 """CLI commands of the reconstruction stage: reconstruct, workspaces, gaps, verify-report.
 
-Registered on the main app by ``vestige.cli``. Exit codes: 0 when every workspace
-reported is recreatable (or a report verifies), 1 when one is not (or a report fails
-verification), 2 for usage or input errors. ``reconstruct`` is imported lazily:
+Registered on the main app by ``vestige.cli``. Exit codes: ``reconstruct`` 0 when every
+workspace reported is recreatable, 1 when one is not; ``gaps`` 1 when a finding is high or
+critical; ``verify-report`` 1 when the report fails; ``workspaces`` lists and exits 0; 2 for
+usage or input errors everywhere. ``reconstruct`` is imported lazily:
 pandas is slow to load and most commands never need it.
 """
 
@@ -137,7 +138,10 @@ def reconstruct(
     fmt = FORMATS[format_.value]
     data = fmt.render(reports)
     if out is not None:
-        out.write_bytes(data)
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise VestigeError(f"cannot write {out}: {exc.strerror}") from None
         err.print(f"wrote {out} ({len(reports)} workspace(s))", markup=False)
     elif format_ is FormatName.PARQUET:
         raise typer.BadParameter("parquet is binary: give --out FILE")
@@ -232,23 +236,23 @@ def gaps(
 
 @app.command("verify-report")
 def verify_report_command(
-    file: Annotated[Path, typer.Argument(help="A JSON report from `vestige reconstruct`.")],
-    key: Annotated[str, typer.Option("--key", help="The ledger's verifier key.")],
-    allow_unsigned: Annotated[
-        bool, typer.Option(help="Accept a report without a signature (proofs still checked).")
-    ] = False,
+    file: Annotated[Path, typer.Argument(help="A JSON report from `vestige reconstruct --sign`.")],
+    key: Annotated[
+        list[str],
+        typer.Option("--key", help="The ledger's verifier key (repeatable: older keys too)."),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
-    """Check a report offline: signature, every inclusion proof, and the verdict re-derived."""
+    """Check a signed report offline: signature, every inclusion proof, the verdict re-derived."""
     from reconstruct import verify_report
 
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise VestigeError(f"cannot read {file}: {exc.strerror}") from None
-    verifier = Verifier.parse(key)
+    verifiers = [Verifier.parse(text) for text in key]
     try:
-        report = verify_report(data, verifier, require_signature=not allow_unsigned)
+        report = verify_report(data, verifiers)
     except VestigeError as exc:
         if as_json:
             _print_json({"ok": False, "reason": str(exc)})
@@ -258,7 +262,6 @@ def verify_report_command(
     document = {
         "ok": True,
         "workspace": report.workspace,
-        "signed": report.signature is not None,
         "entries": len(report.evidence.entries),
         "tree_size": report.evidence.tree_size,
         "recreatable": report.verdict.recreatable,

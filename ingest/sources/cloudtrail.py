@@ -127,6 +127,7 @@ _PRIVILEGE_CHANGE = frozenset(
 # The tag an orchestrator puts on an AssumeRole session to name the workspace it serves
 # (same key as the Kubernetes label vestige reads).
 _WORKSPACE_TAG = "vestige.dev/workspace-id"
+_KEY_CHANGES = frozenset({"DeleteAccessKey", "UpdateAccessKey"})
 
 
 def _str(node: object, key: str) -> str | None:
@@ -431,6 +432,11 @@ class CloudTrail(Source):
         if issued:
             credential_ids.append(issued["id"])
         params = _map(record, "requestParameters")
+        if event_name in _KEY_CHANGES:
+            # The key deleted or deactivated: links its revocation to whoever held it.
+            changed = _str(params, "accessKeyId")
+            if changed:
+                credential_ids.append(changed)
         requested_identity = None
         if event_name.startswith("AssumeRole") and params:
             # The session this call creates: later calls carry its name, key and tags.

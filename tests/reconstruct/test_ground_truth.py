@@ -49,7 +49,7 @@ def test_every_planted_gap_is_found_and_clean_workspaces_have_none(
 ) -> None:
     ledger, truth = world
     catalog, policy = Catalog.open(ledger.store), default_policy()
-    key = ledger.keys.verifiers()[-1]
+    keys = ledger.keys.verifiers()
     planted = set().union(*truth.values())
     assert planted >= PLANTABLE - {"UNATTRIBUTED_ACTION"}
 
@@ -62,7 +62,7 @@ def test_every_planted_gap_is_found_and_clean_workspaces_have_none(
         assert found == expected, workspace
         assert report.verdict.recreatable is (not expected - {"LIFECYCLE_INCOMPLETE",
                                                                "COLLECTOR_SILENCE"})  # fmt: skip
-        assert verify_report(report_bytes(report), key) == report
+        assert verify_report(report_bytes(report), keys) == report
         # The quick listing (no proofs) agrees with the proved report.
         quick = assess_workspace(workspace, catalog, policy)
         assert quick.findings == report.findings and quick.verdict == report.verdict

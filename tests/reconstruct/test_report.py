@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -13,13 +14,16 @@ from ledger import Ledger, Record, canonicalize
 from reconstruct import (
     Catalog,
     Code,
+    Report,
     ReportInvalid,
     build_report,
     default_policy,
     report_bytes,
     run_all,
+    sign_report,
     verify_report,
 )
+from reconstruct.correlate import TooManyLinks, link
 from reconstruct.evidence import LinkedEvent
 from tests.reconstruct.events import (
     AGENT,
@@ -85,7 +89,7 @@ def test_a_report_links_through_the_anchors_and_verifies_offline(ledger: Ledger)
 
     data = report_bytes(report)
     key = ledger.keys.verifiers()[-1]
-    assert verify_report(data, key) == report
+    assert verify_report(data, [key]) == report
 
 
 def test_one_changed_byte_fails_verification(ledger: Ledger) -> None:
@@ -98,26 +102,26 @@ def test_one_changed_byte_fails_verification(ledger: Ledger) -> None:
         changed = bytearray(data)
         changed[position] ^= 0x01
         with pytest.raises(ReportInvalid):
-            verify_report(bytes(changed), key)
+            verify_report(bytes(changed), [key])
 
 
-def test_unsigned_reports_are_refused_unless_allowed_and_proofs_still_count(
+def test_unsigned_reports_are_refused_and_an_edited_verdict_is_re_derived(
     ledger: Ledger,
 ) -> None:
     _fill(ledger, clean() + heartbeat())
     report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
-    key = ledger.keys.verifiers()[-1]
-    data = report_bytes(report)
+    keys = ledger.keys.verifiers()
+    # Proofs show each entry is in the ledger, not that none was left out: unsigned is refused.
     with pytest.raises(ReportInvalid, match="not signed"):
-        verify_report(data, key)
-    assert verify_report(data, key, require_signature=False).workspace == WS
+        verify_report(report_bytes(report), keys)
 
-    # An unsigned report whose verdict was edited (and re-canonicalized) is caught by the rules.
-    document = orjson.loads(data)
+    # A verdict that does not follow from the evidence fails even under a valid signature.
+    document = orjson.loads(report_bytes(report))
     document["findings"] = []
     document["verdict"] = {"recreatable": False, "reasons": ["edited"]}
+    edited = sign_report(Report.model_validate(document), ledger.keys.signer())
     with pytest.raises(ReportInvalid, match="verdict does not follow"):
-        verify_report(canonicalize(document) + b"\n", key, require_signature=False)
+        verify_report(report_bytes(edited), keys)
 
 
 def test_findings_cite_seqs_and_the_verdict_follows(ledger: Ledger) -> None:
@@ -131,7 +135,7 @@ def test_findings_cite_seqs_and_the_verdict_follows(ledger: Ledger) -> None:
     assert finding.code is Code.ACTION_AFTER_TEARDOWN
     assert finding.seqs == sorted([seq[6], seq[30]])
     assert not report.verdict.recreatable
-    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1]) == report
+    assert verify_report(report_bytes(report), ledger.keys.verifiers()) == report
 
 
 def test_a_modified_entry_is_a_ledger_integrity_finding(tmp_path: Path) -> None:
@@ -154,7 +158,7 @@ def test_a_modified_entry_is_a_ledger_integrity_finding(tmp_path: Path) -> None:
     assert [f.seqs for f in integrity] == [[seq[3]]]
     assert not report.verdict.recreatable
     # The report is honest about it, so it verifies: the failing proof is the one it names.
-    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1]) == report
+    assert verify_report(report_bytes(report), ledger.keys.verifiers()) == report
 
 
 def test_all_runs_as_a_resumable_job(ledger: Ledger, tmp_path: Path) -> None:
@@ -186,7 +190,8 @@ def test_all_runs_as_a_resumable_job(ledger: Ledger, tmp_path: Path) -> None:
     key = ledger.keys.verifiers()[-1]
     for entry in index["workspaces"]:
         assert (
-            verify_report((out / entry["report"]).read_bytes(), key).workspace == entry["workspace"]
+            verify_report((out / entry["report"]).read_bytes(), [key]).workspace
+            == entry["workspace"]
         )
     # Finished: a new run starts a new job.
     assert not run_all(ledger, out, POLICY, "json", ledger.keys.signer()).resumed
@@ -199,16 +204,79 @@ def test_a_hole_in_a_collector_stream_is_found_from_the_catalogue(ledger: Ledger
     beats = heartbeat(start=-70, stop=150, every=5)
     minute = {e.seq: (e.seq - 100) * 5 - 70 for e in beats}
     seq = _fill(ledger, clean() + [e for e in beats if not 5 < minute[e.seq] < 80])
-    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY, ledger.keys.signer())
     [finding] = report.findings
     assert finding.code is Code.COLLECTOR_SILENCE and "silent" in finding.explanation
     assert finding.seqs == [seq[100 + (5 + 70) // 5]]  # the last heartbeat before the hole
     # Few entries are cited for a busy stream: about one per max_gap, not every heartbeat.
     assert 0 < len(report.evidence.context) < 8
-    assert verify_report(report_bytes(report), ledger.keys.verifiers()[-1], False) == report
+    assert verify_report(
+        report_bytes(sign_report(report, ledger.keys.signer())), ledger.keys.verifiers()
+    ) == report.model_copy(
+        update={"signature": sign_report(report, ledger.keys.signer()).signature}
+    )
 
 
 def test_a_busy_stream_without_a_hole_has_no_finding(ledger: Ledger) -> None:
     _fill(ledger, clean() + heartbeat(start=-70, stop=150, every=5))
     report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
     assert report.findings == [] and 0 < len(report.evidence.context) < 8
+
+
+def _call(seq: int, action: str, minutes: float, credential: str, **fields: Any) -> LinkedEvent:
+    actor = {"kind": "agent", "id": f"arn:aws:sts::1:assumed-role/r/{seq}",
+             "credential_id": credential, **fields.pop("actor", {})}  # fmt: skip
+    keys = {"credential_id": [credential, *fields.pop("issued", [])]}
+    return event(seq, "cloudtrail", action, minutes, actor=actor, keys=keys, **fields)
+
+
+def test_linking_does_not_depend_on_the_order_keys_are_found(ledger: Ledger) -> None:
+    # The agent's key mints C2; C2 creates the static key K; K is used after the teardown.
+    # The identity link reaches the CreateAccessKey before C2 is known as the workspace's.
+    who = {"spiffe_id": AGENT}
+    chain = [
+        _call(30, "sts:AssumeRole", 2, KEY, actor=who, issued=["ASIACHAINED000000002"],
+              attributes={"issued_credential": {"id": "ASIACHAINED000000002",
+                                                "type": "temporary", "expiration": None}}),
+        _call(31, "iam:CreateAccessKey", 3, "ASIACHAINED000000002", actor=who,
+              issued=["AKIACREATED000000003"], risk=["long_lived_credential"],
+              attributes={"issued_credential": {"id": "AKIACREATED000000003",
+                                                "type": "long-lived", "expiration": None}}),
+        _call(32, "s3:GetObject", 40, "AKIACREATED000000003", target="arn:aws:s3:::ws-artifacts/x"),
+    ]  # fmt: skip
+    seq = _fill(ledger, clean(chain) + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    assert seq[32] in {row.seq for row in report.timeline}
+    assert Code.ACTION_AFTER_TEARDOWN in {f.code for f in report.findings}
+
+
+def test_a_session_name_links_only_that_sessions_calls(ledger: Ledger) -> None:
+    tagged = event(30, "cloudtrail", "sts:AssumeRole", 1, target="arn:aws:iam::1:role/agent",
+                   actor={"kind": "service", "id": "orchestrator", "credential_id": "ASIAORCH"},
+                   keys={"workspace_id": [WS], "credential_id": ["ASIAORCH", KEY],
+                         "session_id": ["orch", "agent-session"]},
+                   attributes={"recipient_account": "111111111111",
+                               "issued_credential": {"id": KEY, "type": "temporary",
+                                                     "expiration": None}},
+                   raw={"requestParameters": {"roleSessionName": "agent-session"}})  # fmt: skip
+
+    def named(seq: int, minutes: float, account: str) -> LinkedEvent:
+        return event(seq, "cloudtrail", "cloudtrail:StopLogging", minutes,
+                     actor={"kind": "unknown", "id": "someone"},
+                     keys={"session_id": ["agent-session"]},
+                     attributes={"recipient_account": account})  # fmt: skip
+
+    # A year earlier, and another account: the same name, not the same session.
+    seq = _fill(ledger, clean([tagged, named(31, -525_600, "111111111111"),
+                               named(32, 5, "222222222222"), named(33, 6, "111111111111")])
+                + heartbeat())  # fmt: skip
+    linked = {row.seq for row in build_report(WS, Catalog.open(ledger.store), ledger,
+                                              POLICY).timeline}  # fmt: skip
+    assert seq[30] in linked and seq[33] in linked
+    assert seq[31] not in linked and seq[32] not in linked
+
+
+def test_a_workspace_linking_too_much_is_refused(ledger: Ledger) -> None:
+    _fill(ledger, clean() + heartbeat())
+    with pytest.raises(TooManyLinks, match="more than 3 events"):
+        link(WS, Catalog.open(ledger.store), limit=3)

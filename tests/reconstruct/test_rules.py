@@ -234,3 +234,141 @@ def test_verdict_follows_severity(code: str) -> None:
     result = verdict(derived, findings)
     # NO_TICKET is critical; LIFECYCLE_INCOMPLETE is medium and leaves the verdict alone.
     assert result.recreatable is (code == "LIFECYCLE_INCOMPLETE")
+
+
+def test_an_iam_key_deletion_revokes_the_key_it_names_not_the_callers() -> None:
+    def delete(seq: int, caller: str, deleted: str) -> LinkedEvent:
+        return event(
+            seq,
+            "cloudtrail",
+            "iam:DeleteAccessKey",
+            9,
+            target="arn:aws:iam::1:user/ci",
+            actor={"kind": "service", "id": "ops", "credential_id": caller},
+            keys={"credential_id": [caller, deleted]},
+            raw={"requestParameters": {"accessKeyId": deleted, "userName": "ci"}},
+        )
+
+    unrevoked = replace(clean(), 5, None)
+    assert codes([*unrevoked, delete(7, "AKIAORCHESTRATOR0001", KEY)]) == []
+    # The workspace deleting someone else's key (out of its scopes, too) revokes nothing.
+    found = codes([*unrevoked, delete(7, KEY, "AKIASOMEONEELSE00001")])
+    assert found == ["CREDENTIAL_NOT_REVOKED", "SCOPE_EXCEEDED"]
+
+
+def test_a_vault_login_token_is_a_credential_of_the_workspace() -> None:
+    login = event(
+        7,
+        "vault",
+        "update",
+        2,
+        target="auth/jwt/login",
+        actor={"kind": "agent", "id": AGENT, "credential_id": "accessor-1"},
+        keys={"workspace_id": [WS], "credential_id": ["accessor-1"]},
+        attributes={"credential_event": "issued", "lease_ttl": 30 * 24 * 3600},
+        raw={"type": "response", "auth": {}},
+    )
+    vault = [
+        *task_record().data["scopes"],
+        {"system": "vault", "actions": ["*"], "resources": ["*"]},
+    ]
+    with_vault = replace(clean([login]), 1, task_record(scopes=vault))
+    assert codes(with_vault) == ["CREDENTIAL_NOT_REVOKED"]
+    revoke = event(
+        8,
+        "vault",
+        "update",
+        9,
+        target="auth/token/revoke-accessor",
+        actor={"kind": "service", "id": "orchestrator", "credential_id": "accessor-0"},
+        keys={"credential_id": ["accessor-0", "accessor-1"]},
+        attributes={"credential_event": "revoked"},
+        raw={"auth": {"accessor": "accessor-0"}},
+    )
+    assert codes([*with_vault, revoke]) == []
+
+
+def test_a_production_deployment_of_the_branch_needs_an_approval() -> None:
+    def deployment(environment: str) -> LinkedEvent:
+        return event(
+            7,
+            "github",
+            "deployment.created",
+            8,
+            target="corp/payments",
+            actor={"kind": "service", "id": "ws-1-agent[bot]"},
+            keys={"repo": ["corp/payments"], "branch": ["agent/SEC-1-fix"]},
+            attributes={"environment": environment},
+        )
+
+    scopes = [
+        *task_record().data["scopes"],
+        {"system": "github", "actions": ["deployment"], "resources": ["corp/payments"]},
+    ]
+    base = replace(clean(), 1, task_record(scopes=scopes))
+    assert codes([*base, deployment("production")]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+    assert codes([*base, deployment("staging")]) == []
+
+
+def test_unreadable_or_endless_expiry_means_the_credential_does_not_expire() -> None:
+    def minted(seq: int, **attributes: Any) -> LinkedEvent:
+        return event(
+            seq,
+            "cloudtrail",
+            "sts:AssumeRole",
+            2,
+            target="arn:aws:iam::1:role/r",
+            actor={"kind": "agent", "id": AGENT, "credential_id": KEY},
+            keys={"credential_id": [KEY, f"ASIAMINTED{seq}"]},
+            attributes=attributes,
+        )
+
+    unreadable = minted(7, issued_credential={"id": "ASIAMINTED7", "expiration": "Nov 30 at 8 PM"})
+    endless = event(
+        8,
+        "vault",
+        "read",
+        2,
+        target="database/creds/ro",
+        actor={"kind": "agent", "id": AGENT, "credential_id": "accessor-9"},
+        keys={"workspace_id": [WS], "credential_id": ["accessor-9", "lease-9"]},
+        attributes={"credential_event": "issued", "lease_ttl": 10**15},
+        raw={"auth": {"accessor": "accessor-9"}},
+    )
+    found = judge(Evidence.of(WS, clean([unreadable, endless]), heartbeat()), POLICY)[1]
+    not_revoked = sorted(
+        f.explanation.split()[1] for f in found if f.code.value == "CREDENTIAL_NOT_REVOKED"
+    )
+    assert not_revoked == ["ASIAMINTED7", "lease-9"]
+    assert all(
+        "does not expire" in f.explanation
+        for f in found
+        if f.code.value == "CREDENTIAL_NOT_REVOKED"
+    )
+
+
+def test_a_service_account_of_the_namespace_after_teardown_is_not_the_workspace() -> None:
+    later = event(
+        7,
+        "k8s-audit",
+        "get:pods",
+        40,
+        target="ws-1/pods/p",
+        actor={"kind": "service", "id": f"system:serviceaccount:{WS}:default"},
+    )
+    assert codes(clean([later])) == ["SCOPE_EXCEEDED"]  # its own doing, but not after teardown
+
+
+def test_reading_audit_configuration_is_not_tampering_but_deleting_it_is() -> None:
+    def call(verb: str) -> LinkedEvent:
+        return event(
+            7,
+            "k8s-audit",
+            f"{verb}:auditsinks",
+            6,
+            target="auditsinks/main",
+            actor={"kind": "human", "id": "admin"},
+        )
+
+    assert codes(clean([call("list")])) == []
+    assert codes(clean([call("delete")])) == ["EVIDENCE_TAMPERING"]
