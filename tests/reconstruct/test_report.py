@@ -19,6 +19,7 @@ from reconstruct import (
     build_report,
     default_policy,
     report_bytes,
+    report_name,
     run_all,
     sign_report,
     verify_report,
@@ -280,3 +281,24 @@ def test_a_workspace_linking_too_much_is_refused(ledger: Ledger) -> None:
     _fill(ledger, clean() + heartbeat())
     with pytest.raises(TooManyLinks, match="more than 3 events"):
         link(WS, Catalog.open(ledger.store), limit=3)
+
+
+@pytest.mark.parametrize(
+    ("workspace", "safe"),
+    [("ws-7f3a", True), ("index", False), ("WS-1", False), ("../etc/passwd", False),
+     ("a/b", False), ("..", False), ("", False)],
+)  # fmt: skip
+def test_report_names_never_leave_the_directory_or_collide(workspace: str, safe: bool) -> None:
+    name = report_name(workspace, ".json")
+    assert (name == f"{workspace}.json") is safe
+    assert "/" not in name and not name.startswith(".") and name != "index.json"
+
+
+def test_entries_that_only_claim_to_be_events_are_not_indexed(ledger: Ledger) -> None:
+    # Anyone may append any JSON; a document that says it is an event but is not shaped
+    # like one must neither break the catalogue nor be linked.
+    fake = {"schema": "vestige.event.v1", "source": "agent", "keys": {"workspace_id": [WS]}}
+    ledger.append([Record.keyed(canonicalize(fake))])
+    _fill(ledger, clean() + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    assert 0 not in {row.seq for row in report.timeline} and report.findings == []
