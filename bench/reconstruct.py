@@ -37,13 +37,12 @@ import random
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import psycopg
 
+from bench.ingest import drop, fresh_store
 from ingest import IngestStore, Pipeline, Redactor
 from ledger import Ledger, Store
 from reconstruct import FORMATS, Catalog, build_report, default_policy, run_all
@@ -52,24 +51,8 @@ from vestige.scenario import default_plan, generate, write
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "reconstruct.json"
-PG_URL = os.environ.get("VESTIGE_TEST_PG", "postgresql://127.0.0.1:5432/test")
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # cloudtrail_records starts here too
 EVENTS_PER_WORKSPACE = 400
-
-
-def store_url(kind: str, tmp: Path, label: str) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return str(tmp / f"{label}.db"), None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
-
-
-def drop(schema: str | None) -> None:
-    if schema is not None:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def build(ledger: Ledger, size: int, tmp: Path) -> tuple[list[str], dict[str, float]]:
@@ -140,7 +123,7 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             with tempfile.TemporaryDirectory(prefix="vestige-bench-") as tmp_name:
                 tmp = Path(tmp_name)
-                url, schema = store_url(kind, tmp, "ledger")
+                url, schema = fresh_store(kind, tmp, "ledger")
                 try:
                     ledger = Ledger.init(Store(url), tmp / "home", "bench.vestige/reconstruct")
                     sys.stderr.write(f"{kind}: building a ledger of {size:,} events...\n")

@@ -5,8 +5,7 @@ SQL goes through SQLAlchemy Core: every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import SQLModel
 
 from ingest.interface import Trust
 from ingest.model import is_event_document
@@ -87,28 +85,9 @@ class IngestStore:
 
     def create(self) -> None:
         """Create ingest's tables if absent; safe when several processes start at once."""
-        if self._created:
-            return
-        with self._transaction() as conn:  # SQLite: BEGIN IMMEDIATE serializes creators
-            if self.store.is_postgres:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('vestige_ingest'))"))
-            SQLModel.metadata.create_all(conn, tables=TABLES)
-        self._created = True
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sa.Connection]:
-        """One transaction. The ledger's SQLite connections run in driver autocommit
-        (the ledger issues its own BEGIN IMMEDIATE), so begin explicitly: otherwise
-        every row would be its own fsync'd commit."""
-        with self.engine.connect() as conn:
-            if not self.store.is_postgres:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        if not self._created:
+            self.store.create_side_tables(TABLES, "vestige_ingest")
+            self._created = True
 
     def _insert_ignoring_duplicates(self, table: sa.Table) -> Any:
         dialect = postgresql if self.store.is_postgres else sqlite
@@ -123,7 +102,7 @@ class IngestStore:
         self.create()
         received = now()
         values = [{**row.__dict__, "received_at": received} for row in rows]
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(self._insert_ignoring_duplicates(_Q), values)
 
     def quarantined(
@@ -162,7 +141,7 @@ class IngestStore:
         return None if row is None else dict(row._mapping)
 
     def resolve(self, record_id: int, source_event_id: str) -> None:
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 self._insert_ignoring_duplicates(_R),
                 [
@@ -178,7 +157,7 @@ class IngestStore:
 
     def add_trust(self, kind: str, value: str, issuer: str = "", key_id: str = "") -> None:
         self.create()
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(
                 self._insert_ignoring_duplicates(_T),
                 [
@@ -248,7 +227,7 @@ class IngestStore:
 
     def _index(self, events: list[dict[str, Any]], keys: list[dict[str, Any]]) -> int:
         if events:
-            with self._transaction() as conn:
+            with self.store.transaction() as conn:
                 conn.execute(self._insert_ignoring_duplicates(_E), events)
                 if keys:
                     conn.execute(self._insert_ignoring_duplicates(_K), keys)

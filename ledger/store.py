@@ -123,6 +123,32 @@ class Store:
                 cur.execute(statement)
             conn.commit()
 
+    def create_side_tables(self, tables: Sequence[Any], lock: str) -> None:
+        """Create a later stage's own tables (not evidence) if absent, safely when several
+        processes start at once: serialized on the advisory lock ``lock`` / BEGIN IMMEDIATE."""
+        with self.transaction() as conn:
+            if self.is_postgres:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(hashtext(:lock))"),
+                             {"lock": lock})  # fmt: skip
+            SQLModel.metadata.create_all(conn, tables=tables)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlalchemy.Connection]:
+        """A SQLAlchemy transaction for a later stage's own tables; commits on success.
+
+        The ledger's SQLite connections run in driver autocommit (it issues its own
+        BEGIN IMMEDIATE), so begin explicitly: otherwise every row would be its own commit.
+        """
+        with self.engine.connect() as conn:
+            if not self.is_postgres:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
     def exists(self) -> bool:
         if self.path is not None and not self.path.exists():
             return False  # connecting would create an empty file

@@ -14,15 +14,13 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlmodel import SQLModel
 
 from ingest.storage import now
 from ledger import Ledger, Signer, VestigeError, canonicalize
@@ -57,22 +55,7 @@ class JobStore:
     def __init__(self, ledger: Ledger) -> None:
         self.store = ledger.store
         self.engine = ledger.store.engine
-        with self._transaction() as conn:
-            if self.store.is_postgres:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('vestige_jobs'))"))
-            SQLModel.metadata.create_all(conn, tables=TABLES)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
-            if not self.store.is_postgres:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # the ledger runs SQLite in autocommit
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        self.store.create_side_tables(TABLES, "vestige_jobs")
 
     def unfinished(self, out_dir: str) -> dict[str, Any] | None:
         query = sa.select(_J).where(_J.c.out_dir == out_dir, _J.c.status == "running")
@@ -89,7 +72,7 @@ class JobStore:
             "status": "running",
             "started_at": now(),
         }
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             return int(conn.execute(sa.insert(_J).values(values).returning(_J.c.id)).scalar_one())
 
     def done_items(self, job_id: int) -> dict[str, dict[str, Any]]:
@@ -98,7 +81,7 @@ class JobStore:
             return {row.workspace: dict(row._mapping) for row in rows}
 
     def record(self, item: dict[str, Any]) -> None:
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(sa.insert(_I).values(item))
 
     def finish(self, job_id: int, total: int, counts: dict[str, Any]) -> None:
@@ -108,7 +91,7 @@ class JobStore:
             "counts": orjson.dumps(counts).decode(),
             "finished_at": now(),
         }
-        with self._transaction() as conn:
+        with self.store.transaction() as conn:
             conn.execute(sa.update(_J).where(_J.c.id == job_id).values(values))
 
     def jobs(self, limit: int = 50) -> list[dict[str, Any]]:

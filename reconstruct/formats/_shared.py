@@ -17,6 +17,7 @@ from reconstruct.model import Finding, Report
 
 __all__ = [
     "COLUMNS",
+    "TIMELINE_HEADINGS",
     "EventRecord",
     "citations",
     "clean",
@@ -174,3 +175,9 @@ def parse_time(text: str | None) -> datetime | None:
 def microseconds(moment: datetime) -> int:
     """Microseconds since the Unix epoch, exactly (no float rounding)."""
     return (moment - _EPOCH) // _MICROSECOND
+
+
+# The columns of the timeline table in the Markdown and HTML reports.
+TIMELINE_HEADINGS: Final = (
+    "Seq", "Time", "Source", "Actor", "Action", "Target", "Outcome", "Risk", "Why", "Findings",
+)  # fmt: skip

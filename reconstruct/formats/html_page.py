@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar, Final
 
-from reconstruct.formats._shared import citations, encode, esc, sorted_findings, verdict_label
+from reconstruct.formats._shared import (
+    TIMELINE_HEADINGS,
+    citations,
+    encode,
+    esc,
+    sorted_findings,
+    verdict_label,
+)
 from reconstruct.formats.interface import Format
 from reconstruct.formats.svg_timeline import timeline_svg
 from reconstruct.model import Report
@@ -165,18 +172,7 @@ def _section(report: Report, index: int, level: int) -> str:
     out += [f"<{h2}>Timeline ({len(report.timeline)} events)</{h2}>", timeline_svg(report)]
     out.append(
         _table(
-            (
-                "Seq",
-                "Time",
-                "Source",
-                "Actor",
-                "Action",
-                "Target",
-                "Outcome",
-                "Risk",
-                "Why",
-                "Findings",
-            ),
+            TIMELINE_HEADINGS,
             (
                 f'<tr id="{rid}-seq-{row.seq}" class="{_row_class(row.seq, cited)}">'
                 + _cells(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import ClassVar, Final
 
 from reconstruct.formats._shared import (
+    TIMELINE_HEADINGS,
     citations,
     encode,
     show_controls,
@@ -131,18 +132,7 @@ def _report(report: Report, level: int) -> list[str]:
     lines += [f"{h}# Timeline ({len(report.timeline)} events)", ""]
     if report.timeline:
         lines += _table(
-            (
-                "Seq",
-                "Time",
-                "Source",
-                "Actor",
-                "Action",
-                "Target",
-                "Outcome",
-                "Risk",
-                "Why",
-                "Findings",
-            ),
+            TIMELINE_HEADINGS,
             (
                 (
                     str(row.seq),
