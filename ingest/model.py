@@ -184,13 +184,15 @@ def is_event_document(doc: object) -> bool:
         for values in keys.values()
     ):
         return False
-    return all(
-        isinstance(doc.get(name, default), kind)
-        for name, default, kind in (
-            ("actor", {}, dict),
-            ("attributes", {}, dict),
-            ("risk", [], list),
-        )
+    actor, signature = doc.get("actor", {}), doc.get("signature")
+    return (
+        isinstance(actor, dict)
+        and all(v is None or isinstance(v, str) for v in actor.values())
+        and isinstance(doc.get("target"), str | None)
+        and isinstance(doc.get("outcome", ""), str)
+        and isinstance(doc.get("attributes", {}), dict)
+        and isinstance(doc.get("risk", []), list)
+        and isinstance(signature, dict | None)
     )
 
 

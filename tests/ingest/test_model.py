@@ -10,7 +10,7 @@ import pytest
 from ingest import SOURCES, Context
 from ingest.framing import frames, input_files, open_input
 from ingest.interface import InvalidRecord
-from ingest.model import Event, document
+from ingest.model import Event, document, is_event_document
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest"
 
@@ -58,3 +58,20 @@ def test_a_stored_document_validates_as_an_event(source_name: str) -> None:
                   "raw_sha256": "0" * 64, "raw": value}  # fmt: skip
         doc = {**document(extracted), **stored}
         assert Event.model_validate(orjson.loads(orjson.dumps(doc))).source == source_name
+        assert is_event_document(orjson.loads(orjson.dumps(doc)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"schema": "other"}, {"occurred_at": "yesterday"}, {"occurred_at": None},
+     {"keys": {"workspace_id": "ws-1"}}, {"keys": {"ticket": [1]}}, {"actor": {"id": 7}},
+     {"target": ["x"]}, {"signature": "ok"}, {"attributes": []}, {"action": None}],
+)  # fmt: skip
+def test_entries_shaped_unlike_an_event_are_not_events(change: dict[str, object]) -> None:
+    value = next(v for name, v in _fixture_events() if name == "agent")
+    assert isinstance(value, dict)
+    headers = {"x-vestige-received-at": "2026-11-29T00:00:00Z"}
+    extracted = SOURCES["agent"].extract(value, Context(headers=headers))
+    doc = {**document(extracted), "schema": "vestige.event.v1"}
+    assert is_event_document(doc)
+    assert not is_event_document({**doc, **change})
