@@ -37,8 +37,9 @@ def _grace(policy: Policy) -> timedelta:
 def no_task_record(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     if f.tasks:
         return []
-    why = f"no signed task record names workspace {f.workspace}: its intent and scopes are unknown"
-    return [_finding(policy, Code.NO_TASK_RECORD, [], why)]
+    why = f"no task record names workspace {f.workspace}: its intent and scopes are unknown"
+    # An absence: cite what shows the workspace existed.
+    return [_finding(policy, Code.NO_TASK_RECORD, [e for e in (f.created, f.destroyed) if e], why)]
 
 
 def no_ticket(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
