@@ -170,29 +170,35 @@ def is_event_document(doc: object) -> bool:
     """Whether a ledger entry has the shape of a normalized event, as ingest writes it.
 
     Anyone can append any JSON to a ledger (``vestige append``); what downstream reads
-    as an event must at least have these types, or it is not treated as one.
+    as an event must at least have these types, or it is not treated as one. (Plain
+    loops: this runs for every entry the catalogue indexes.)
     """
-    if not isinstance(doc, dict) or doc.get("schema") != EVENT_SCHEMA:
+    if type(doc) is not dict or doc.get("schema") != EVENT_SCHEMA:
         return False
-    if not all(isinstance(doc.get(k), str) for k in ("source", "source_event_id", "action")):
+    for name in ("source", "source_event_id", "action"):
+        if type(doc.get(name)) is not str:
+            return False
+    when, keys, actor = doc.get("occurred_at"), doc.get("keys"), doc.get("actor", {})
+    if type(when) is not str or not _TIME.fullmatch(when):
         return False
-    when, keys = doc.get("occurred_at"), doc.get("keys")
-    if not isinstance(when, str) or not _TIME.fullmatch(when) or not isinstance(keys, dict):
+    if type(keys) is not dict or type(actor) is not dict:
         return False
-    if not all(
-        isinstance(values, list) and all(isinstance(v, str) for v in values)
-        for values in keys.values()
-    ):
-        return False
-    actor, signature = doc.get("actor", {}), doc.get("signature")
+    for values in keys.values():
+        if type(values) is not list:
+            return False
+        for value in values:
+            if type(value) is not str:
+                return False
+    for value in actor.values():
+        if value is not None and type(value) is not str:
+            return False
+    target, signature = doc.get("target"), doc.get("signature")
     return (
-        isinstance(actor, dict)
-        and all(v is None or isinstance(v, str) for v in actor.values())
-        and isinstance(doc.get("target"), str | None)
-        and isinstance(doc.get("outcome", ""), str)
-        and isinstance(doc.get("attributes", {}), dict)
-        and isinstance(doc.get("risk", []), list)
-        and isinstance(signature, dict | None)
+        (target is None or type(target) is str)
+        and type(doc.get("outcome", "")) is str
+        and type(doc.get("attributes", {})) is dict
+        and type(doc.get("risk", [])) is list
+        and (signature is None or type(signature) is dict)
     )
 
 

@@ -108,6 +108,8 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         ]
         context = Context(origin=f"http:{route}", headers=headers, trust=pipeline.trust)
         outcomes = await run_in_threadpool(pipeline.ingest_values, source, frames, context)
+        # Indexed before the acknowledgement, so what was accepted is searchable at once.
+        await run_in_threadpool(pipeline.store.catch_up)
         status = 400 if any(o.status == "quarantined" for o in outcomes) else 200
         return JSONResponse({"results": [_outcome_json(o) for o in outcomes]}, status_code=status)
 

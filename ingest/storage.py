@@ -5,7 +5,7 @@ SQL goes through SQLAlchemy Core: every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from ingest.tables import (
     TABLES,
     CatalogEvent,
     CatalogKey,
+    CatalogState,
     QuarantineRow,
     ResolutionRow,
     TrustRow,
@@ -33,6 +34,7 @@ _R = ResolutionRow.__table__  # type: ignore[attr-defined]
 _T = TrustRow.__table__  # type: ignore[attr-defined]
 _E = CatalogEvent.__table__  # type: ignore[attr-defined]
 _K = CatalogKey.__table__  # type: ignore[attr-defined]
+_S = CatalogState.__table__  # type: ignore[attr-defined]
 
 
 def now() -> str:
@@ -189,49 +191,62 @@ class IngestStore:
 
     # -- catalogue ----------------------------------------------------------
 
-    def catch_up(self, batch: int = 5000) -> int:
+    def catch_up(self, progress: Callable[[int], None] | None = None, batch: int = 5000) -> int:
         """Index ledger entries appended since the last call; returns how many were events.
 
-        Called before each search rather than on append, so ingest pays nothing for it
-        and the index can never fall behind what a search sees.
+        ``vestige ingest`` and the HTTP collector call it after appending, and every read
+        before it reads, so the index never falls behind what a search sees.
+        ``progress(entries scanned)`` is called after each batch.
         """
         self.create()
         with self.engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.max(_E.c.seq))).scalar()
-        # Non-event entries (key rotations, plain appends) are not indexed, so `last`
-        # may trail the head: rescanning those few is harmless.
-        indexed = 0
-        with self.store.reader(snapshot=False) as reader:
-            events: list[dict[str, Any]] = []
-            keys: list[dict[str, Any]] = []
-            for seq, canonical in reader.stream_canonical(-1 if last is None else last):
-                doc = orjson.loads(canonical)
-                if not is_event_document(doc):
-                    continue
-                events.append(
-                    {
-                        "seq": seq,
-                        "source": doc["source"],
-                        "source_event_id": doc["source_event_id"],
-                        "occurred_at": doc["occurred_at"],
-                    }
-                )
-                keys += [
-                    {"seq": seq, "kind": kind, "value": value} for kind, value in _index_keys(doc)
-                ]
-                if len(events) >= batch:
-                    indexed += self._index(events, keys)
-                    events, keys = [], []
-            indexed += self._index(events, keys)
-        return indexed
+            stored = conn.execute(sa.select(_S.c.seq).where(_S.c.name == "indexed")).scalar()
+        last = -1 if stored is None else int(stored)
+        # Plain DB-API inserts: SQLAlchemy's per-row parameter handling would double the time.
+        insert_event, insert_key = (
+            sql.replace("?", "%s") if self.store.is_postgres else sql
+            for sql in (
+                "INSERT INTO event_catalog (seq, source, source_event_id, occurred_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO event_catalog_key (seq, kind, value) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+            )
+        )
+        events: list[tuple[int, str, str, str]] = []
+        keys: list[tuple[int, str, str]] = []
+        indexed = scanned = 0
 
-    def _index(self, events: list[dict[str, Any]], keys: list[dict[str, Any]]) -> int:
-        if events:
+        def flush(through: int) -> None:
+            # Index rows and the watermark commit together: after a crash nothing is
+            # skipped, and rows written twice are ignored.
             with self.store.transaction() as conn:
-                conn.execute(self._insert_ignoring_duplicates(_E), events)
+                if events:
+                    conn.exec_driver_sql(insert_event, events)
                 if keys:
-                    conn.execute(self._insert_ignoring_duplicates(_K), keys)
-        return len(events)
+                    conn.exec_driver_sql(insert_key, keys)
+                conn.execute(self._insert_ignoring_duplicates(_S), [{"name": "indexed", "seq": -1}])
+                # Never backwards: a concurrent catch-up may have got further already.
+                advance = sa.update(_S).where(_S.c.name == "indexed", _S.c.seq < through)
+                conn.execute(advance.values(seq=through))
+
+        with self.store.reader(snapshot=False) as reader:
+            seq = last
+            for seq, canonical in reader.stream_canonical(last):
+                scanned += 1
+                doc = orjson.loads(canonical)
+                if is_event_document(doc):
+                    events.append((seq, doc["source"], doc["source_event_id"], doc["occurred_at"]))
+                    keys.extend((seq, kind, value) for kind, value in _index_keys(doc))
+                if scanned % batch == 0:
+                    flush(seq)
+                    indexed += len(events)
+                    events, keys = [], []
+                    if progress is not None:
+                        progress(scanned)
+            if seq != last:
+                flush(seq)
+                indexed += len(events)
+        return indexed
 
     def find_events(
         self,

@@ -10,7 +10,15 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["CatalogEvent", "CatalogKey", "QuarantineRow", "ResolutionRow", "TrustRow", "TABLES"]
+__all__ = [
+    "CatalogEvent",
+    "CatalogKey",
+    "CatalogState",
+    "QuarantineRow",
+    "ResolutionRow",
+    "TrustRow",
+    "TABLES",
+]
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -78,10 +86,19 @@ class CatalogKey(SQLModel, table=True):
     value: str = Field(primary_key=True, sa_type=Text)
 
 
+class CatalogState(SQLModel, table=True):
+    """How far the catalogue has read the ledger (``indexed``: the last seq scanned)."""
+
+    __tablename__ = "event_catalog_state"
+    name: str = Field(primary_key=True, sa_type=Text)
+    seq: int = Field(sa_type=BigInteger)
+
+
 TABLES = [
     QuarantineRow.__table__,  # type: ignore[attr-defined]
     ResolutionRow.__table__,  # type: ignore[attr-defined]
     TrustRow.__table__,  # type: ignore[attr-defined]
     CatalogEvent.__table__,  # type: ignore[attr-defined]
     CatalogKey.__table__,  # type: ignore[attr-defined]
+    CatalogState.__table__,  # type: ignore[attr-defined]
 ]

@@ -76,6 +76,9 @@ def ingest(
     with _progress("ingesting (bytes read)", total=size or None) as bar:
         progress = None if bar is None else (lambda done, _total: bar(done))
         summary = pipeline.ingest_paths(source, paths, progress)
+    # The correlation index is built now, not at the first search after a large ingest.
+    with _progress("indexing (entries)") as bar:
+        pipeline.store.catch_up(bar)
     document = summary.to_json()
     if as_json:
         _print_json(document)

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from ingest import AUTO, Event, IngestStore, Pipeline, Redactor
-from ledger import Ledger
+from ledger import Ledger, Record
 from vestige.samples import cloudtrail_records
 
 STS_TOKEN = "IQoJb3JpZ2luX2VjEKn//////////wEaCXVzLWVhc3QtMSJHMEUCIQD" + "k" * 80
@@ -97,6 +97,30 @@ def test_catalogue_finds_events_by_key_time_and_source(
     )
     assert store.find_events(source="github") == []
     assert len(store.find_events(limit=3)) == 3
+
+
+def test_the_catalogue_reads_each_entry_once_and_can_be_rebuilt(
+    make_ledger: Callable[..., Ledger], tmp_path: Path
+) -> None:
+    ledger = make_ledger()
+    _pipeline(ledger).ingest_paths(
+        "cloudtrail", [_write(tmp_path / "t.json", list(cloudtrail_records(30)))]
+    )
+    ledger.append([Record.of({"note": n}) for n in range(7)])  # not events: scanned, not indexed
+    store = IngestStore(ledger.store)
+    scanned: list[int] = []
+    assert store.catch_up(scanned.append, batch=10) == 30
+    assert scanned == [10, 20, 30]  # every full batch reported; 37 entries scanned in all
+    assert store.catch_up() == 0  # the watermark keeps it from reading anything again
+
+    # The catalogue is derived: dropped, it is rebuilt from the ledger alone.
+    with ledger.store.transaction() as conn:
+        for table in ("event_catalog_key", "event_catalog", "event_catalog_state"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    assert store.catch_up() == 30
+    assert (
+        len(store.find_events(keys=[("session_id", "agent-SEC-1000-ws-00000")], limit=None)) == 30
+    )
 
 
 def test_unreadable_and_corrupt_files_are_quarantined_and_the_run_goes_on(
