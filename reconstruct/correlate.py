@@ -23,7 +23,7 @@ __all__ = ["MAX_LINKED", "Index", "TooManyLinks", "link"]
 
 # Most events one workspace may link: a report proves each one, and a workspace whose
 # trail is larger than this is almost surely linked through something shared.
-MAX_LINKED: Final = 50_000
+MAX_LINKED = 50_000
 _LONGEST_SESSION: Final = timedelta(hours=12)  # STS's longest role session
 
 _GITHUB = ("github", "github-audit")
@@ -182,7 +182,7 @@ class TooManyLinks(VestigeError):
 
 
 def link(
-    workspace: str, index: Index, limit: int = MAX_LINKED
+    workspace: str, index: Index, limit: int | None = None
 ) -> tuple[list[LinkedEvent], set[int]]:
     """The workspace's events with why each is linked, and the seqs that are not events.
 
@@ -191,6 +191,7 @@ def link(
     :class:`TooManyLinks` naming the key that brought the most, rather than a report
     that silently leaves some out.
     """
+    limit = MAX_LINKED if limit is None else limit
     why: dict[int, list[str]] = {}
     docs: dict[int, dict[str, Any]] = {}
     unreadable: set[int] = set()

@@ -204,7 +204,7 @@ def run_all(
             {
                 "workspace": ws,
                 "recreatable": bool(done[ws]["recreatable"]),
-                "worst": done[ws]["worst"],
+                "worst": done[ws].get("worst"),
                 "findings": orjson.loads(done[ws]["findings"]),
                 "report": done[ws]["path"] or None,
                 "error": done[ws].get("error"),

@@ -277,10 +277,17 @@ def test_a_session_name_links_only_that_sessions_calls(ledger: Ledger) -> None:
     assert seq[31] not in linked and seq[32] not in linked
 
 
-def test_a_workspace_linking_too_much_is_refused(ledger: Ledger) -> None:
+def test_a_workspace_linking_too_much_is_refused_and_the_job_records_it(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fill(ledger, clean() + heartbeat())
     with pytest.raises(TooManyLinks, match="more than 3 events"):
         link(WS, Catalog.open(ledger.store), limit=3)
+    monkeypatch.setattr("reconstruct.correlate.MAX_LINKED", 3)
+    summary = run_all(ledger, tmp_path / "out", POLICY, "json", ledger.keys.signer())
+    assert (summary.total, summary.recreatable) == (1, 0)
+    [entry] = orjson.loads((tmp_path / "out" / "index.json").read_bytes())["workspaces"]
+    assert entry["report"] is None and "more than 3 events" in entry["error"]
 
 
 @pytest.mark.parametrize(
