@@ -98,6 +98,8 @@ def reconstruct(
         raise typer.BadParameter(
             "give exactly one of --workspace, --ticket, --branch, --task or --all"
         )
+    if format_ is FormatName.PARQUET and out is None:
+        raise typer.BadParameter("parquet is binary: give --out FILE")
     ledger = _ledger()
     signer = ledger.keys.signer() if sign else None
     if all_:
@@ -143,8 +145,6 @@ def reconstruct(
         except OSError as exc:
             raise VestigeError(f"cannot write {out}: {exc.strerror}") from None
         err.print(f"wrote {out} ({len(reports)} workspace(s))", markup=False)
-    elif format_ is FormatName.PARQUET:
-        raise typer.BadParameter("parquet is binary: give --out FILE")
     else:
         sys.stdout.buffer.write(data)
     if as_json and out is not None:
