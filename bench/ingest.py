@@ -13,8 +13,8 @@ For each store, two child processes on fresh stores, one after the other:
   hashing, tree nodes, inserts and checkpoints are timed;
 - ingest: ``Pipeline.ingest_paths("cloudtrail", [file])`` over the same N records
   in one ``{"Records": [...]}`` file: streaming parse, normalization, secret
-  scan, canonicalization, append, quarantine and the event catalogue, as
-  ``vestige ingest`` runs it.
+  scan, canonicalization, append and quarantine, as ``vestige ingest`` runs it
+  (which then indexes the catalogue: ``bench/reconstruct.py`` times that).
 
 The ratio ingest rate / baseline rate is the target (>= 0.5). Peak RSS is each
 child's ``ru_maxrss``. Results go to stdout and ``bench/results/ingest.json``.
