@@ -5,6 +5,7 @@ SQL goes through SQLAlchemy Core: every value is a bound parameter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from ingest.tables import (
 )
 from ledger import Store
 
-__all__ = ["ACTOR_KIND", "NAMESPACE_KIND", "IngestStore", "Quarantined", "now"]
+__all__ = ["ACTOR_KIND", "NAMESPACE_KIND", "VAULT_ROLE_KIND", "IngestStore", "Quarantined", "now"]
 
 _Q = QuarantineRow.__table__  # type: ignore[attr-defined]
 _R = ResolutionRow.__table__  # type: ignore[attr-defined]
@@ -60,6 +61,9 @@ class Quarantined:
 # namespace, so reconstruction can link a workspace's identity and namespace by index.
 ACTOR_KIND = "actor"
 NAMESPACE_KIND = "namespace"
+VAULT_ROLE_KIND = "vault_role"
+_CREDS_ROLE = re.compile(r"(?:^|/)creds/([^/]+)")
+_SERVICE_ACCOUNT = "system:serviceaccount:"
 
 
 def _index_keys(doc: dict[str, Any]) -> set[tuple[str, str]]:
@@ -73,9 +77,23 @@ def _index_keys(doc: dict[str, Any]) -> set[tuple[str, str]]:
     ):
         if isinstance(value, str) and value:
             pairs.add((ACTOR_KIND, value))
-    namespace = attributes.get("namespace")
-    if doc.get("source") == "k8s-audit" and isinstance(namespace, str) and namespace:
-        pairs.add((NAMESPACE_KIND, namespace))
+    source = doc.get("source")
+    if source == "k8s-audit":
+        namespace, user = attributes.get("namespace"), actor.get("id")
+        if isinstance(namespace, str) and namespace:
+            pairs.add((NAMESPACE_KIND, namespace))
+        if isinstance(user, str) and user.startswith(_SERVICE_ACCOUNT):
+            # A service account belongs to its namespace wherever it acts.
+            home = user.removeprefix(_SERVICE_ACCOUNT).partition(":")[0]
+            if home:
+                pairs.add((NAMESPACE_KIND, home))
+    if source == "vault":
+        # A dynamic-secret role, from `<mount>/creds/<role>` paths and lease ids: a role
+        # named after a workspace links the leases issued for it.
+        for value in (doc.get("target"), *doc["keys"].get("credential_id", ())):
+            role = _CREDS_ROLE.search(value) if isinstance(value, str) else None
+            if role:
+                pairs.add((VAULT_ROLE_KIND, role.group(1)))
     return pairs
 
 

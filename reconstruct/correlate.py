@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Protocol
 
-from ingest.storage import ACTOR_KIND, NAMESPACE_KIND
+from ingest.storage import ACTOR_KIND, NAMESPACE_KIND, VAULT_ROLE_KIND
 from ledger import VestigeError
 from reconstruct.catalog import Pair, parse_event
 from reconstruct.evidence import LinkedEvent
@@ -28,6 +28,8 @@ _LONGEST_SESSION: Final = timedelta(hours=12)  # STS's longest role session
 
 _GITHUB = ("github", "github-audit")
 # GitHub events a commit links besides pushes: what ran on it and where it went.
+_REPO_DESTRUCTION = ("repository.deleted", "repo.destroy")
+_WORKLOADS = ("agent", "service")  # non-human principals a credential may be issued to
 _BUILDS = ("workflow_run", "workflow_job", "check_run", "check_suite", "deployment", "status")
 
 
@@ -55,6 +57,14 @@ def _any(_: LinkedEvent) -> bool:
     return True
 
 
+def _cloudtrail(event: LinkedEvent) -> bool:
+    return event.source == "cloudtrail"
+
+
+def _vault(event: LinkedEvent) -> bool:
+    return event.source == "vault"
+
+
 def _jira(event: LinkedEvent) -> bool:
     return event.source == "jira"
 
@@ -76,8 +86,9 @@ def _text(value: object) -> str | None:
 
 def _follows(workspace: str, event: LinkedEvent, credentials: set[str]) -> Iterator[_Follow]:
     """The keys a linked ``event`` adds to the workspace's trail."""
-    mine = workspace in event.keys("workspace_id")
-    if event.source == "agent" and mine:
+    tagged = workspace in event.keys("workspace_id")
+    mine = event.handed_to(workspace)
+    if event.source == "agent" and tagged:
         yield from _lifecycle_follows(event)
         return
     repo = event.keys("repo")
@@ -93,14 +104,20 @@ def _follows(workspace: str, event: LinkedEvent, credentials: set[str]) -> Itera
             yield _Follow(("run_id", run), f"run {run} of seq {event.seq}", _in_repo(repo[0]))
     issued = event.issued_credentials()
     by_us = _text(event.actor.get("credential_id")) in credentials
-    if not (issued and (mine or by_us)) and not (mine and event.source == "vault"):
+    if not (issued and (mine or by_us)) and not (tagged and event.source == "vault"):
         return
     # Only what the event hands out: a CloudTrail AssumeRole tagged with the workspace is
     # made by the orchestrator, whose own key and session are not the workspace's. A Vault
     # entry is tagged through the caller's token metadata, so that token is the workspace's.
-    how = f"tagged with {workspace}" if mine else "minted with a credential of the workspace"
+    how = (
+        f"tagged with {workspace}"
+        if tagged
+        else f"a lease of role {workspace}"
+        if mine
+        else "minted with a credential of the workspace"
+    )
     handed = [*issued]
-    if mine and event.source == "vault":
+    if tagged and event.source == "vault":
         handed += [c for c in (_text(event.actor.get("credential_id")),) if c]
     for credential in handed:
         yield _Follow(
@@ -133,6 +150,20 @@ def _in_session(issuer: LinkedEvent) -> Accept:
     return accept
 
 
+def _destroys_repo(repo: str, since: object, until: object) -> Accept:
+    def accept(event: LinkedEvent) -> bool:
+        return (
+            event.source in _GITHUB
+            and event.action in _REPO_DESTRUCTION
+            and repo in event.keys("repo")
+            and isinstance(since, str)
+            and isinstance(until, str)
+            and since <= event.time <= until
+        )
+
+    return accept
+
+
 def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
     data, seq = event.data, event.seq
     if event.lifecycle("task.recorded"):
@@ -144,6 +175,13 @@ def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
                 ("branch", branch),
                 f"branch {repo}@{branch} (task record, seq {seq})",
                 _in_repo(repo),
+            )
+        if repo:
+            # The repository deleted while the task was in force: its trail went with it.
+            yield _Follow(
+                ("repo", repo),
+                f"repository {repo} deleted during the task (task record, seq {seq})",
+                _destroys_repo(repo, data.get("issued_at"), data.get("expires_at")),
             )
         for credential in data.get("credential_ids") or ():
             if _text(credential):
@@ -169,10 +207,14 @@ def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
                 )
     for party in ("agent", "issued_to"):
         actor = data.get(party)
-        if isinstance(actor, Mapping) and actor.get("kind") == "agent" and _text(actor.get("id")):
+        if (
+            isinstance(actor, Mapping)
+            and actor.get("kind") in _WORKLOADS
+            and _text(actor.get("id"))
+        ):
             yield _Follow(
                 (ACTOR_KIND, actor["id"]),
-                f"agent identity {actor['id']} (seq {seq})",
+                f"{actor['kind']} identity {actor['id']} ({party}, seq {seq})",
                 lambda e: e.source != "agent",
             )
 
@@ -198,7 +240,14 @@ def link(
     credentials: set[str] = set()
     by_actor_credential: dict[str, list[int]] = {}  # linked seqs by the credential they used
     followed: set[Pair] = set()
-    pending = [_Follow(("workspace_id", workspace), f"names workspace {workspace}")]
+    pending = [
+        _Follow(("workspace_id", workspace), f"names workspace {workspace}"),
+        # A role session or source identity named exactly after the workspace.
+        _Follow(("session_id", workspace), f"role session {workspace}", _cloudtrail),
+        _Follow((ACTOR_KIND, workspace), f"identity {workspace}", _cloudtrail),
+        # Dynamic secrets of a Vault role named after it (…/creds/<workspace>).
+        _Follow((VAULT_ROLE_KIND, workspace), f"Vault role {workspace}", _vault),
+    ]
     while pending:
         batch = {f.pair: f for f in pending if f.pair not in followed}
         followed.update(batch)

@@ -8,6 +8,7 @@ the workspace's identities and credentials. Pure: no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,6 +36,9 @@ SYSTEM_OF_SOURCE: Final = {
     "okta": "okta",
     "agent": "agent",
 }
+
+
+_CREDS_ROLE: Final = re.compile(r"(?:^|/)creds/([^/]+)")
 
 
 def parse_time(text: str) -> datetime:
@@ -107,6 +111,19 @@ class LinkedEvent:
         )
         return {name for name in names if isinstance(name, str) and name}
 
+    @property
+    def completed(self) -> bool:
+        """Whether the event reports something done, not asked for or refused: a Vault
+        request entry is followed by its response; a Kubernetes RequestReceived stage by
+        ResponseComplete; a failed call did nothing."""
+        if self.doc.get("outcome") == "failure":
+            return False
+        if self.source == "vault":
+            return self.attributes.get("type") != "request"
+        if self.source == "k8s-audit":
+            return self.attributes.get("stage") in (None, "ResponseComplete", "Panic")
+        return True
+
     def lifecycle(self, kind: str) -> bool:
         """An agent lifecycle event of ``kind`` (``workspace.created``, ``task.recorded``...)."""
         return self.source == "agent" and self.action == kind
@@ -124,6 +141,18 @@ class LinkedEvent:
         params = raw.get("requestParameters") if isinstance(raw, Mapping) else None
         name = params.get("roleSessionName") if isinstance(params, Mapping) else None
         return [name] if isinstance(name, str) and name else []
+
+    def vault_role(self) -> str | None:
+        """The dynamic-secret role of a Vault ``<mount>/creds/<role>`` call, if it is one."""
+        if self.source != "vault":
+            return None
+        found = _CREDS_ROLE.search(self.target or "")
+        return found.group(1) if found else None
+
+    def handed_to(self, workspace: str) -> bool:
+        """Whether what this event issues is the workspace's by its own say: tagged with
+        the workspace, or a Vault lease of a role named after it."""
+        return workspace in self.keys("workspace_id") or self.vault_role() == workspace
 
     def issued_credentials(self) -> list[str]:
         """Credentials this event hands out: STS/IAM keys, Vault leases and tokens."""
@@ -257,6 +286,7 @@ class Facts:
         return commits and not self.branch_commits.isdisjoint(event.keys("commit"))
 
 
+_WORKLOADS: Final = ("agent", "service")
 _LONGEST: Final = timedelta(days=366 * 100)  # past this a TTL means "does not expire"
 
 
@@ -290,16 +320,14 @@ def facts(evidence: Evidence) -> Facts:
     destroyed = next((e for e in reversed(mine) if e.lifecycle("workspace.destroyed")), None)
     tasks = tuple(e for e in mine if e.lifecycle("task.recorded"))
 
+    # The agent, and any non-human principal credentials were issued to (a GCP or
+    # Kubernetes service account made for the workspace): what they do is its doing.
     identities: set[str] = set()
     for event in mine:
         for name in ("agent", "issued_to"):
             party = event.data.get(name)
-            if (
-                isinstance(party, Mapping)
-                and party.get("kind") == "agent"
-                and _str(party.get("id"))
-            ):
-                identities.add(str(party["id"]))
+            if isinstance(party, Mapping) and party.get("kind") in _WORKLOADS:
+                identities.update(i for i in (_str(party.get("id")),) if i)
     namespace = _str(created.data.get("namespace")) if created else None
 
     credentials: dict[str, Credential] = {}
@@ -315,9 +343,8 @@ def facts(evidence: Evidence) -> Facts:
             ids = event.issued_credentials()
             if not ids:
                 continue
-            tagged = workspace in event.keys("workspace_id")
             by_us = _str(event.actor.get("credential_id")) in credentials
-            if not (tagged or by_us):
+            if not (event.handed_to(workspace) or by_us):
                 continue
             for credential_id in ids:
                 credential = credentials.setdefault(credential_id, Credential(credential_id))

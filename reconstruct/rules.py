@@ -108,7 +108,14 @@ def credential_not_revoked(f: Facts, ev: Evidence, policy: Policy) -> list[Findi
 
 
 def long_lived_credential(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
-    static = [e for e in ev.events if "long_lived_credential" in e.risk]
+    # The workspace's own use or issuance: an orchestrator's static key on a linked call is
+    # the orchestrator's gap, not the workspace's.
+    static = [
+        e
+        for e in ev.events
+        if "long_lived_credential" in e.risk
+        and (f.performed_by_workspace(e) or e.lifecycle("credential.issued"))
+    ]
     if not static:
         return []
     why = (
@@ -159,6 +166,8 @@ def _tampering(event: LinkedEvent, f: Facts, policy: Policy) -> str | None:
         return f"Vault audit device {event.attributes.get('audit_change', 'changed')}"
     if event.action == "cloudtrail:PutEventSelectors" and _drops_management_events(event.doc):
         return "event selectors that drop management events"
+    if event.action == "eks:UpdateClusterConfig" and _disables_audit_log(event.doc):
+        return "the cluster's Kubernetes audit log turned off"
     if event.action.startswith("s3:Delete") and matches(
         policy.tampering.trail_buckets, event.target
     ):
@@ -195,10 +204,25 @@ def _drops_management_events(doc: Mapping[str, Any]) -> bool:
     return False
 
 
+def _disables_audit_log(doc: Mapping[str, Any]) -> bool:
+    """An EKS UpdateClusterConfig whose logging setup disables the ``audit`` log type."""
+    raw = doc.get("raw")
+    params = raw.get("requestParameters") if isinstance(raw, Mapping) else None
+    logging = params.get("logging") if isinstance(params, Mapping) else None
+    setups = logging.get("clusterLogging") if isinstance(logging, Mapping) else None
+    return any(
+        isinstance(setup, Mapping)
+        and setup.get("enabled") is False
+        and "audit" in (setup.get("types") or ())
+        for setup in setups or ()
+        if isinstance(setups, list)
+    )
+
+
 def evidence_tampering(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     findings = []
     for event in ev.events:
-        what = _tampering(event, f, policy)
+        what = _tampering(event, f, policy) if event.completed else None
         if what:
             why = f"evidence destruction in the workspace's trail: {what} (seq {event.seq})"
             findings.append(_finding(policy, Code.EVIDENCE_TAMPERING, [event], why))
@@ -252,7 +276,7 @@ def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[
     for event in ev.events:
         # A deployment of the workspace's branch is its doing, whoever the webhook names.
         ours = f.performed_by_workspace(event) or f.on_branch(event)
-        if not ours or event.doc.get("outcome") == "failure":
+        if not ours or not event.completed:
             continue
         entry = _high_risk(event, policy)
         if entry and not _approved(event, approvals):
@@ -289,7 +313,7 @@ def scope_exceeded(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     scopes = task.data.get("scopes")
     findings = []
     for event in ev.events:
-        if f.performed_by_workspace(event) and not within_scope(scopes, event):
+        if f.performed_by_workspace(event) and event.completed and not within_scope(scopes, event):
             why = (
                 f"{event.system} {event.action} on {event.target or '-'} (seq {event.seq}) is "
                 f"outside the scopes of the task record (seq {task.seq})"

@@ -96,6 +96,8 @@ def _actor(actor: AgentActor) -> Actor:
 
 
 TASK_TYPE = EVENT_PREFIX + "task.recorded"
+# Credential types that are static whatever expiry is declared: not just-in-time.
+_STATIC: Final = frozenset({"aws-iam-user-key", "github-pat"})
 _SIGNATURE_MEMBERS = ("signature", "sigstore_bundle")
 
 
@@ -143,7 +145,7 @@ class AgentEvents(Source):
             case CredentialIssued():
                 actor = _actor(data.issued_by)
                 keys["credential_id"] = [data.credential_id, data.lease_id or ""]
-                if data.expires_at is None:
+                if data.expires_at is None or data.credential_type in _STATIC:
                     risk.append("long_lived_credential")
             case CredentialRevoked():
                 actor = _actor(data.revoked_by)

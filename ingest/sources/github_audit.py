@@ -97,6 +97,8 @@ class GitHubAudit(Source):
         action = _action(record)
         login = text(record.get("actor"))
         token_id = text(record.get("token_id"))
+        # The token's SHA-256 (base64) is what a credential issuer can know in advance.
+        hashed_token = text(record.get("hashed_token"))
         repo = text(record.get("repo")) or text(record.get("repository"))
         branches = [
             b.removeprefix("refs/heads/")
@@ -119,7 +121,7 @@ class GitHubAudit(Source):
                 kind=_kind(record, login),
                 id=login,
                 display=login,
-                credential_id=token_id,
+                credential_id=token_id or hashed_token,
             ),
             action=action,
             target=repo or text(record.get("org")) or text(record.get("business")),
@@ -130,9 +132,9 @@ class GitHubAudit(Source):
                 commit=strings([record.get("head_sha")]),
                 ticket=tickets(*branches),
                 run_id=strings([record.get("workflow_run_id")]),
-                credential_id=[token_id] if token_id else [],
+                credential_id=[c for c in (token_id, hashed_token) if c],
             ),
-            risk=_risk(action),
+            risk=_risk(action, text(record.get("programmatic_access_type"))),
             ocsf=_ocsf(action, text(record.get("operation_type"))),
             attributes=attributes,
         )
@@ -186,8 +188,10 @@ def _kind(record: Mapping[str, Any], login: str | None) -> ActorKind:
     return ActorKind.HUMAN if login else ActorKind.UNKNOWN
 
 
-def _risk(action: str) -> list[str]:
+def _risk(action: str, access_type: str | None) -> list[str]:
     category = action.split(".", 1)[0]
+    if (access_type or "").lower().startswith("personal access token (classic)"):
+        return ["long_lived_credential"]  # classic PATs are static, often without expiry
     if action == "repo.destroy":
         return ["repository_deleted"]
     if action == "protected_branch.policy_override":

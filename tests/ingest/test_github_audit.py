@@ -51,7 +51,11 @@ def test_git_push_with_an_app_token() -> None:
     assert event.actor.id == "acme-coder[bot]"
     assert event.actor.credential_id == "2750012345"
     assert event.keys.repo == ["acme-corp/payments"]
-    assert event.keys.credential_id == ["2750012345"]
+    # The token id and its SHA-256: an issuer that recorded either links the push.
+    assert event.keys.credential_id == [
+        "2750012345",
+        "k3W0qQ1vJq9m2f3Jt6nJ2v7xJ8o5X1b0xq4wP2s9YcE=",
+    ]
     assert (event.ocsf.class_uid, event.ocsf.activity_id) == (6003, 3)
     assert event.outcome is Outcome.SUCCESS
     assert event.attributes == {
@@ -63,6 +67,12 @@ def test_git_push_with_an_app_token() -> None:
         "org": "acme-corp",
         "business": "acme",
     }
+
+
+def test_a_classic_personal_access_token_is_a_long_lived_credential() -> None:
+    classic = {**entry("git.push"), "programmatic_access_type": "Personal access token (classic)"}
+    assert SOURCE.extract(classic, CTX).risk == ["long_lived_credential"]
+    assert SOURCE.extract(entry("git.push"), CTX).risk == []
 
 
 def test_protected_branch_destroyed() -> None:
@@ -269,7 +279,7 @@ def test_panther_records_of_interest() -> None:
     clone_record = by_id["KCYtigpnShPBSohA4OXbRg=="]
     clone = SOURCE.extract(clone_record, CTX)
     assert clone.action == "git.clone"
-    assert clone.keys.credential_id == ["0123456789"]
+    assert clone.keys.credential_id == sorted(["0123456789", clone_record["hashed_token"]])
     assert clone.attributes["hashed_token"] == clone_record["hashed_token"]
     assert clone.attributes["programmatic_access_type"] == "OAuth access token"
     assert (clone.ocsf.class_uid, clone.ocsf.activity_id) == (6003, 2)

@@ -309,3 +309,41 @@ def test_entries_that_only_claim_to_be_events_are_not_indexed(ledger: Ledger) ->
     _fill(ledger, clean() + heartbeat())
     report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
     assert 0 not in {row.seq for row in report.timeline} and report.findings == []
+
+
+def test_linking_paths_named_after_the_workspace(ledger: Ledger) -> None:
+    orchestrator = {"kind": "service", "id": "orchestrator", "credential_id": "vault-orch"}
+    lease = f"aws/creds/{WS}/abc123"
+    others = [
+        # A role session and a source identity named exactly after the workspace.
+        event(30, "cloudtrail", "s3:ListBucket", 3, target="arn:aws:s3:::ws-artifacts",
+              actor={"kind": "unknown", "id": "arn:aws:sts::1:assumed-role/r/ws-1"},
+              keys={"session_id": [WS]}),
+        event(31, "cloudtrail", "s3:ListBucket", 3, target="arn:aws:s3:::ws-artifacts",
+              actor={"kind": "unknown", "id": "x"}, attributes={"source_identity": WS}),
+        # An untagged lease of the Vault role named after it, and its AWS key's use.
+        event(32, "vault", "read", 2, target=f"aws/creds/{WS}", actor=orchestrator,
+              keys={"credential_id": ["vault-orch", lease, "AKIAFROMVAULT0000001"]},
+              attributes={"type": "response", "credential_event": "issued", "lease_ttl": 300},
+              raw={"auth": {"accessor": "vault-orch"}}),
+        event(33, "cloudtrail", "s3:GetObject", 4, target="arn:aws:s3:::ws-artifacts/ws-1/c",
+              actor={"kind": "unknown", "id": "u", "credential_id": "AKIAFROMVAULT0000001"},
+              keys={"credential_id": ["AKIAFROMVAULT0000001"]}),
+        # The workspace's service account acting in another namespace.
+        event(34, "k8s-audit", "get:secrets", 5, target="prod/secrets/db",
+              actor={"kind": "service", "id": f"system:serviceaccount:{WS}:agent"},
+              attributes={"namespace": "prod", "stage": "ResponseComplete"}),
+        # The repository deleted while the task was in force; and long after.
+        event(35, "github", "repository.deleted", 8, target="corp/payments",
+              keys={"repo": ["corp/payments"]}),
+        event(36, "github", "repository.deleted", 60 * 24 * 30, target="corp/payments",
+              keys={"repo": ["corp/payments"]}),
+    ]  # fmt: skip
+    seq = _fill(ledger, clean(others) + heartbeat())
+    report = build_report(WS, Catalog.open(ledger.store), ledger, POLICY)
+    linked = {row.seq for row in report.timeline}
+    assert {seq[n] for n in (30, 31, 32, 33, 34, 35)} <= linked
+    assert seq[36] not in linked
+    found = {(f.code, tuple(f.seqs)) for f in report.findings}
+    assert (Code.EVIDENCE_TAMPERING, (seq[35],)) in found
+    assert any(c is Code.UNAPPROVED_HIGH_RISK_ACTION and seq[34] in s for c, s in found)

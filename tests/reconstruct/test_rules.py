@@ -372,3 +372,56 @@ def test_reading_audit_configuration_is_not_tampering_but_deleting_it_is() -> No
 
     assert codes(clean([call("list")])) == []
     assert codes(clean([call("delete")])) == ["EVIDENCE_TAMPERING"]
+
+
+def test_someone_elses_static_key_on_a_linked_call_is_not_the_workspaces() -> None:
+    orchestrator = event(
+        7,
+        "cloudtrail",
+        "sts:AssumeRole",
+        1,
+        target="arn:aws:iam::1:role/agent",
+        actor={"kind": "service", "id": "orch", "credential_id": "AKIAORCH"},
+        keys={"workspace_id": [WS], "credential_id": ["AKIAORCH"]},
+        risk=["long_lived_credential"],
+    )
+    assert codes(clean([orchestrator])) == []
+
+
+def test_requests_and_refusals_are_not_actions() -> None:
+    def secret_read(seq: int, kind: str, outcome: str) -> LinkedEvent:
+        return event(
+            seq,
+            "vault",
+            "read",
+            4,
+            target="secret/data/prod/db",
+            outcome=outcome,
+            actor={"kind": "agent", "id": AGENT, "credential_id": KEY},
+            attributes={"type": kind},
+        )
+
+    vault = [
+        *task_record().data["scopes"],
+        {"system": "vault", "actions": ["*"], "resources": ["*"]},
+    ]
+    base = replace(clean(), 1, task_record(scopes=vault))
+    assert codes([*base, secret_read(7, "request", "unknown")]) == []
+    assert codes([*base, secret_read(7, "response", "failure")]) == []
+    assert codes([*base, secret_read(7, "response", "success")]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+
+
+def test_turning_off_the_eks_audit_log_is_tampering() -> None:
+    def update(enabled: bool) -> LinkedEvent:
+        logging = {"clusterLogging": [{"types": ["audit", "api"], "enabled": enabled}]}
+        return event(
+            7,
+            "cloudtrail",
+            "eks:UpdateClusterConfig",
+            6,
+            actor={"kind": "human", "id": "admin"},
+            raw={"requestParameters": {"name": "prod", "logging": logging}},
+        )
+
+    assert codes(clean([update(False)])) == ["EVIDENCE_TAMPERING"]
+    assert codes(clean([update(True)])) == []
