@@ -105,8 +105,8 @@ def reconstruct(
     if all_:
         if out is None:
             raise typer.BadParameter("--all writes one report per workspace: give --out DIR")
-        policy = _catalog_and_policy(policy_file)[1]
-        with _progress("reconstructing") as bar:
+        catalog, policy = _catalog_and_policy(policy_file)
+        with _progress("reconstructing (workspaces)", len(catalog.workspaces())) as bar:
             update = (lambda done, total: bar(done)) if bar else None
             summary = run_all(ledger, out, policy, format_.value, signer, update)
         document = {
