@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from ingest.storage import ACTOR_KIND, NAMESPACE_KIND, VAULT_ROLE_KIND
 from ledger import VestigeError
 from reconstruct.catalog import Pair, parse_event
-from reconstruct.evidence import LinkedEvent
+from reconstruct.evidence import WORKLOADS, LinkedEvent
 
 __all__ = ["MAX_LINKED", "Index", "TooManyLinks", "link"]
 
@@ -27,9 +27,8 @@ MAX_LINKED = 50_000
 _LONGEST_SESSION: Final = timedelta(hours=12)  # STS's longest role session
 
 _GITHUB = ("github", "github-audit")
-# GitHub events a commit links besides pushes: what ran on it and where it went.
 _REPO_DESTRUCTION = ("repository.deleted", "repo.destroy")
-_WORKLOADS = ("agent", "service")  # non-human principals a credential may be issued to
+# GitHub events a commit links besides pushes: what ran on it and where it went.
 _BUILDS = ("workflow_run", "workflow_job", "check_run", "check_suite", "deployment", "status")
 
 
@@ -51,10 +50,6 @@ class _Follow:
     pair: Pair
     why: str
     accept: Accept | None = None
-
-
-def _any(_: LinkedEvent) -> bool:
-    return True
 
 
 def _cloudtrail(event: LinkedEvent) -> bool:
@@ -207,11 +202,7 @@ def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
                 )
     for party in ("agent", "issued_to"):
         actor = data.get(party)
-        if (
-            isinstance(actor, Mapping)
-            and actor.get("kind") in _WORKLOADS
-            and _text(actor.get("id"))
-        ):
+        if isinstance(actor, Mapping) and actor.get("kind") in WORKLOADS and _text(actor.get("id")):
             yield _Follow(
                 (ACTOR_KIND, actor["id"]),
                 f"{actor['kind']} identity {actor['id']} ({party}, seq {seq})",

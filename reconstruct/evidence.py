@@ -16,6 +16,7 @@ from typing import Any, Final
 
 __all__ = [
     "SYSTEM_OF_SOURCE",
+    "WORKLOADS",
     "Credential",
     "Evidence",
     "Facts",
@@ -286,7 +287,8 @@ class Facts:
         return commits and not self.branch_commits.isdisjoint(event.keys("commit"))
 
 
-_WORKLOADS: Final = ("agent", "service")
+# Non-human principals a credential may be issued to: what they do is the workspace's doing.
+WORKLOADS: Final = ("agent", "service")
 _LONGEST: Final = timedelta(days=366 * 100)  # past this a TTL means "does not expire"
 
 
@@ -326,7 +328,7 @@ def facts(evidence: Evidence) -> Facts:
     for event in mine:
         for name in ("agent", "issued_to"):
             party = event.data.get(name)
-            if isinstance(party, Mapping) and party.get("kind") in _WORKLOADS:
+            if isinstance(party, Mapping) and party.get("kind") in WORKLOADS:
                 identities.update(i for i in (_str(party.get("id")),) if i)
     namespace = _str(created.data.get("namespace")) if created else None
 
