@@ -28,7 +28,16 @@ from ingest.tables import (
 )
 from ledger import Store
 
-__all__ = ["ACTOR_KIND", "NAMESPACE_KIND", "VAULT_ROLE_KIND", "IngestStore", "Quarantined", "now"]
+__all__ = [
+    "ACTOR_KIND",
+    "NAMESPACE_KIND",
+    "REPO_DELETED_KIND",
+    "REPO_DESTRUCTION",
+    "VAULT_ROLE_KIND",
+    "IngestStore",
+    "Quarantined",
+    "now",
+]
 
 _Q = QuarantineRow.__table__  # type: ignore[attr-defined]
 _R = ResolutionRow.__table__  # type: ignore[attr-defined]
@@ -62,6 +71,8 @@ class Quarantined:
 ACTOR_KIND = "actor"
 NAMESPACE_KIND = "namespace"
 VAULT_ROLE_KIND = "vault_role"
+REPO_DELETED_KIND = "repo_deleted"
+REPO_DESTRUCTION = ("repository.deleted", "repo.destroy")
 _CREDS_ROLE = re.compile(r"(?:^|/)creds/([^/]+)")
 _SERVICE_ACCOUNT = "system:serviceaccount:"
 
@@ -87,6 +98,10 @@ def _index_keys(doc: dict[str, Any]) -> set[tuple[str, str]]:
             home = user.removeprefix(_SERVICE_ACCOUNT).partition(":")[0]
             if home:
                 pairs.add((NAMESPACE_KIND, home))
+    if source in ("github", "github-audit") and doc.get("action") in REPO_DESTRUCTION:
+        # Few and telling: their own kind, so a workspace need not read its repository's
+        # whole history to find out whether it was deleted.
+        pairs.update((REPO_DELETED_KIND, repo) for repo in doc["keys"].get("repo", ()))
     if source == "vault":
         # A dynamic-secret role, from `<mount>/creds/<role>` paths and lease ids: a role
         # named after a workspace links the leases issued for it.

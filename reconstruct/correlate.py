@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Protocol
 
-from ingest.storage import ACTOR_KIND, NAMESPACE_KIND, VAULT_ROLE_KIND
+from ingest.storage import (
+    ACTOR_KIND,
+    NAMESPACE_KIND,
+    REPO_DELETED_KIND,
+    REPO_DESTRUCTION,
+    VAULT_ROLE_KIND,
+)
 from ledger import VestigeError
 from reconstruct.catalog import Pair, parse_event
 from reconstruct.evidence import WORKLOADS, LinkedEvent
@@ -27,7 +33,6 @@ MAX_LINKED = 50_000
 _LONGEST_SESSION: Final = timedelta(hours=12)  # STS's longest role session
 
 _GITHUB = ("github", "github-audit")
-_REPO_DESTRUCTION = ("repository.deleted", "repo.destroy")
 # GitHub events a commit links besides pushes: what ran on it and where it went.
 _BUILDS = ("workflow_run", "workflow_job", "check_run", "check_suite", "deployment", "status")
 
@@ -149,7 +154,7 @@ def _destroys_repo(repo: str, since: object, until: object) -> Accept:
     def accept(event: LinkedEvent) -> bool:
         return (
             event.source in _GITHUB
-            and event.action in _REPO_DESTRUCTION
+            and event.action in REPO_DESTRUCTION
             and repo in event.keys("repo")
             and isinstance(since, str)
             and isinstance(until, str)
@@ -174,7 +179,7 @@ def _lifecycle_follows(event: LinkedEvent) -> Iterator[_Follow]:
         if repo:
             # The repository deleted while the task was in force: its trail went with it.
             yield _Follow(
-                ("repo", repo),
+                (REPO_DELETED_KIND, repo),
                 f"repository {repo} deleted during the task (task record, seq {seq})",
                 _destroys_repo(repo, data.get("issued_at"), data.get("expires_at")),
             )
