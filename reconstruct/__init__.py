@@ -11,7 +11,7 @@ from reconstruct.catalog import Catalog, workspaces_naming
 from reconstruct.evidence import Evidence, LinkedEvent
 from reconstruct.formats import FORMATS, Format
 from reconstruct.jobs import JobStore, JobSummary, report_name, run_all
-from reconstruct.model import Code, Finding, Report, Severity, Verdict
+from reconstruct.model import Code, Finding, Report, Severity, Verdict, code_counts
 from reconstruct.policy import Policy, default_policy, load_policy
 from reconstruct.report import (
     Assessment,
@@ -44,6 +44,7 @@ __all__ = [
     "assess",
     "assess_workspace",
     "build_report",
+    "code_counts",
     "default_policy",
     "judge",
     "load_policy",

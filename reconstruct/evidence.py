@@ -229,7 +229,6 @@ class Credential:
     issued: list[LinkedEvent] = field(default_factory=list)
     revoked: list[LinkedEvent] = field(default_factory=list)
     expires_at: datetime | None = None
-    declared_only: bool = True  # named by the task record, never seen issued
 
     @property
     def issued_at(self) -> datetime | None:
@@ -257,6 +256,15 @@ class Facts:
     def task(self) -> LinkedEvent | None:
         """The task record in force: the latest one."""
         return self.tasks[-1] if self.tasks else None
+
+    @property
+    def scoped_systems(self) -> list[str]:
+        """The systems the task record's scopes name, sorted."""
+        scopes = self.task.data.get("scopes") if self.task else None
+        listed = scopes if isinstance(scopes, list) else []
+        return sorted(
+            {str(s["system"]) for s in listed if isinstance(s, Mapping) and s.get("system")}
+        )
 
     def performed_by_workspace(self, event: LinkedEvent, namespace: bool = True) -> bool:
         """Whether the workspace itself acted: with its credential or identity, or (with
@@ -350,9 +358,8 @@ def facts(evidence: Evidence) -> Facts:
                 continue
             for credential_id in ids:
                 credential = credentials.setdefault(credential_id, Credential(credential_id))
-                if event not in credential.issued:
+                if all(e.seq != event.seq for e in credential.issued):
                     credential.issued.append(event)
-                    credential.declared_only = False
                     expiry = _expiry(event)
                     if expiry is not None:
                         credential.expires_at = expiry

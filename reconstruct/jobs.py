@@ -27,6 +27,7 @@ from ledger import Ledger, Signer, VestigeError, canonicalize
 from reconstruct.catalog import Catalog
 from reconstruct.correlate import TooManyLinks
 from reconstruct.formats import FORMATS
+from reconstruct.model import code_counts
 from reconstruct.policy import Policy
 from reconstruct.report import build_report
 from reconstruct.tables import TABLES, JobItemRow, JobRow
@@ -180,10 +181,9 @@ def run_all(
                 except OSError as exc:
                     raise VestigeError(f"cannot write {out_dir / name}: {exc}") from None
                 severities = [f.severity for f in report.findings]
-                codes = Counter(f.code.value for f in report.findings)
                 item |= {
                     "recreatable": report.verdict.recreatable,
-                    "findings": orjson.dumps(codes).decode(),
+                    "findings": orjson.dumps(code_counts(report.findings)).decode(),
                     "worst": max(severities, key=lambda s: s.rank).value if severities else None,
                     "path": name,
                 }

@@ -6,6 +6,8 @@ RFC 8785 bytes, so nothing may change it once built.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Final, Literal
 
@@ -26,6 +28,7 @@ __all__ = [
     "TimelineRow",
     "Verdict",
     "Window",
+    "code_counts",
 ]
 
 REPORT_SCHEMA: Final = "vestige.report.v1"
@@ -77,6 +80,11 @@ class Finding(_Frozen):
     severity: Severity
     seqs: list[int]  # ledger entries the finding rests on (may be empty: an absence)
     explanation: str
+
+
+def code_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    """How many findings there are of each code, in the findings' order."""
+    return dict(Counter(finding.code.value for finding in findings))
 
 
 class Window(_Frozen):

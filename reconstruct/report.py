@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
-from ledger import InclusionProof, InputError, Ledger, Signer, Verifier, canonicalize, merkle
+from ledger import InputError, Ledger, Signer, Verifier, canonicalize, merkle
 from ledger.checkpoint import Checkpoint
 from ledger.note import open_note
 from reconstruct.catalog import Catalog, parse_event
@@ -181,12 +181,11 @@ def _heartbeat(catalog: Catalog, source: str, lo: datetime, hi: datetime, gap: i
 
 def _context(catalog: Catalog, f: Facts, policy: Policy, linked: set[int]) -> list[int]:
     """Entries of the workspace's sources around its window, for COLLECTOR_SILENCE."""
-    task, start, end = f.task, f.start, f.end
-    if task is None or start is None or end is None:
+    start, end = f.start, f.end
+    if start is None or end is None:
         return []
-    systems = {s.get("system") for s in task.data.get("scopes") or () if isinstance(s, dict)}
     seqs: set[int] = set()
-    for system in sorted(str(s) for s in systems if s):
+    for system in f.scoped_systems:
         for source in policy.systems.get(system, []):
             gap = policy.max_gap_seconds.get(source)
             if gap is None:
@@ -206,18 +205,18 @@ def gather(
     return linked, unreadable, context
 
 
-def _proven(proofs: dict[int, InclusionProof], root: bytes) -> set[int]:
-    """Seqs whose bytes hash to their leaf and whose leaf is in the signed tree."""
-    return {
-        seq
-        for seq, p in proofs.items()
-        if merkle.leaf_hash(p.canonical) == p.leaf_hash
-        and merkle.verify_inclusion(seq, p.tree_size, p.leaf_hash, p.proof, root)
-    }
-
-
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
+
+
+def _proves(
+    seq: int, size: int, canonical: bytes, leaf: bytes, path: Sequence[bytes], root: bytes
+) -> bool:
+    """Whether the bytes hash to the leaf and the path places it at ``seq`` under ``root``:
+    the same test when the report is built and when it is verified."""
+    return merkle.leaf_hash(canonical) == leaf and merkle.verify_inclusion(
+        seq, size, leaf, path, root
+    )
 
 
 def build_report(
@@ -234,7 +233,12 @@ def build_report(
     proofs = ledger.prove_inclusions(sorted(seqs | unreadable | set(context)), catalog.size)
     note = next(iter(proofs.values())).checkpoint if proofs else ""
     checkpoint = Checkpoint.claimed_by(note) if note else None
-    proven = _proven(proofs, checkpoint.root) if checkpoint else set()
+    proven = {
+        seq
+        for seq, p in proofs.items()
+        if checkpoint
+        and _proves(seq, p.tree_size, p.canonical, p.leaf_hash, p.proof, checkpoint.root)
+    }
     broken = set(proofs) - proven
     # The rules see the entries exactly as proved: the bytes in the report.
     docs = {seq: parse_event(proofs[seq].canonical) for seq in proven}
@@ -245,12 +249,7 @@ def build_report(
     report = Report(
         workspace=workspace,
         generated_at=generated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        window=result.window,
-        anchors=result.anchors,
-        timeline=result.timeline,
-        credentials=result.credentials,
-        findings=result.findings,
-        verdict=result.verdict,
+        **vars(result),
         policy=policy.to_json(),
         evidence=EvidenceBundle(
             checkpoint=note,
@@ -342,10 +341,8 @@ def _check_proofs(
         leaf = _decode(entry.leaf_hash, f"leaf hash of entry {entry.seq}")
         path = [_decode(h, f"proof of entry {entry.seq}") for h in entry.proof]
         doc = parse_event(canonical)
-        if (
-            doc is None
-            or merkle.leaf_hash(canonical) != leaf
-            or not merkle.verify_inclusion(entry.seq, checkpoint.size, leaf, path, checkpoint.root)
+        if doc is None or not _proves(
+            entry.seq, checkpoint.size, canonical, leaf, path, checkpoint.root
         ):
             failed.add(entry.seq)
         else:
@@ -394,7 +391,7 @@ def verify_report(data: bytes, keys: Sequence[Verifier]) -> Report:
 
 
 def _compare(report: Report, result: Assessment) -> None:
-    for name in ("window", "anchors", "timeline", "credentials", "findings", "verdict"):
+    for name in (field.name for field in fields(Assessment)):
         claimed, derived = getattr(report, name), getattr(result, name)
         if claimed != derived:
             raise ReportInvalid(

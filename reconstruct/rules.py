@@ -42,20 +42,20 @@ def no_task_record(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     return [_finding(policy, Code.NO_TASK_RECORD, [e for e in (f.created, f.destroyed) if e], why)]
 
 
-def no_ticket(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+def _unnamed(f: Facts, policy: Policy, anchor: str, code: Code, so: str) -> list[Finding]:
     task = f.task
-    if task is None or task.data.get("ticket"):
+    if task is None or task.data.get(anchor):
         return []
-    why = f"the task record (seq {task.seq}) names no ticket, so no request authorises the work"
-    return [_finding(policy, Code.NO_TICKET, [task], why)]
+    why = f"the task record (seq {task.seq}) names no {anchor}, so {so}"
+    return [_finding(policy, code, [task], why)]
+
+
+def no_ticket(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    return _unnamed(f, policy, "ticket", Code.NO_TICKET, "no request authorises the work")
 
 
 def no_branch(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
-    task = f.task
-    if task is None or task.data.get("branch"):
-        return []
-    why = f"the task record (seq {task.seq}) names no branch, so the work cannot be found in git"
-    return [_finding(policy, Code.NO_BRANCH, [task], why)]
+    return _unnamed(f, policy, "branch", Code.NO_BRANCH, "the work cannot be found in git")
 
 
 def task_record_signature(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
@@ -329,15 +329,8 @@ def collector_silence(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     task, start, end = f.task, f.start, f.end
     if task is None or start is None or end is None:
         return []
-    systems = sorted(
-        {
-            str(s.get("system"))
-            for s in task.data.get("scopes") or ()
-            if isinstance(s, Mapping) and s.get("system")
-        }
-    )
     findings = []
-    for system in systems:
+    for system in f.scoped_systems:
         sources = policy.systems.get(system, [])
         if not sources:
             continue

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, NoReturn
 
 import orjson
 import psycopg
@@ -75,6 +75,15 @@ def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], 
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def verification_failed(exc: VestigeError, as_json: bool) -> NoReturn:
+    """Report a failed check (``{"ok": false, "reason"}`` with --json) and exit 1."""
+    if as_json:
+        _print_json({"ok": False, "reason": str(exc)})
+    else:
+        err.print(f"INVALID: {exc}", markup=False)
+    raise typer.Exit(1)
 
 
 @app.callback()
@@ -268,11 +277,7 @@ def verify_proof(
     try:
         cp = verify_inclusion_proof(document, Verifier.parse(key))
     except VestigeError as exc:
-        if as_json:
-            _print_json({"ok": False, "reason": str(exc)})
-        else:
-            err.print(f"INVALID: {exc}", markup=False)
-        raise typer.Exit(1) from None
+        verification_failed(exc, as_json)
     if as_json:
         _print_json({"ok": True, "leaf_index": document["leaf_index"], "tree_size": cp.size,
                      "origin": cp.origin})  # fmt: skip

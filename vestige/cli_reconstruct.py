@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ledger import Verifier, VestigeError
-from vestige.cli import JsonFlag, _ledger, _print_json, _progress, app, err
+from vestige.cli import (
+    JsonFlag,
+    _ledger,
+    _print_json,
+    _progress,
+    app,
+    err,
+    verification_failed,
+)
 
 if TYPE_CHECKING:
     from reconstruct import Catalog, Policy, Report
@@ -153,13 +161,12 @@ def reconstruct(
 
 
 def _summary(report: Report) -> dict[str, Any]:
-    counts: dict[str, int] = {}
-    for finding in report.findings:
-        counts[finding.code.value] = counts.get(finding.code.value, 0) + 1
+    from reconstruct import code_counts
+
     return {
         "workspace": report.workspace,
         "recreatable": report.verdict.recreatable,
-        "findings": counts,
+        "findings": code_counts(report.findings),
         "events": len(report.timeline),
     }
 
@@ -167,15 +174,12 @@ def _summary(report: Report) -> dict[str, Any]:
 @app.command()
 def workspaces(as_json: JsonFlag = False, policy_file: PolicyOption = None) -> None:
     """List every workspace with its verdict and finding counts (entries are not proved here)."""
-    from reconstruct import assess_workspace
+    from reconstruct import assess_workspace, code_counts
 
     catalog, policy = _catalog_and_policy(policy_file)
     rows = []
     for workspace in catalog.workspaces():
         result = assess_workspace(workspace, catalog, policy)
-        counts: dict[str, int] = {}
-        for finding in result.findings:
-            counts[finding.code.value] = counts.get(finding.code.value, 0) + 1
         row: dict[str, Any] = {
             "workspace": workspace,
             "recreatable": result.verdict.recreatable,
@@ -184,7 +188,7 @@ def workspaces(as_json: JsonFlag = False, policy_file: PolicyOption = None) -> N
             "start": result.window.start,
             "end": result.window.end,
             "events": len(result.timeline),
-            "findings": counts,
+            "findings": code_counts(result.findings),
         }
         rows.append(row)
     if as_json:
@@ -254,11 +258,7 @@ def verify_report_command(
     try:
         report = verify_report(data, verifiers)
     except VestigeError as exc:
-        if as_json:
-            _print_json({"ok": False, "reason": str(exc)})
-        else:
-            err.print(f"INVALID: {exc}", markup=False)
-        raise typer.Exit(1) from None
+        verification_failed(exc, as_json)
     document = {
         "ok": True,
         "workspace": report.workspace,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -31,20 +31,6 @@ __all__ = [
     "verdict_label",
 ]
 
-# Columns of the tabular formats (csv, parquet), in order.
-COLUMNS: Final = (
-    "workspace",
-    "seq",
-    "time",
-    "source",
-    "actor",
-    "action",
-    "target",
-    "outcome",
-    "risk",
-    "why",
-    "finding_codes",
-)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -71,6 +57,10 @@ class EventRecord:
     risk: list[str]
     why: list[str]
     finding_codes: list[str]
+
+
+# Columns of the tabular formats (csv, parquet), in order: the record's fields.
+COLUMNS: Final = tuple(field.name for field in fields(EventRecord))
 
 
 def clean(text: str) -> str:
