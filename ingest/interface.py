@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ingest.model import Extracted
+from ingest.model import Collector, Extracted
 from ledger import VestigeError
 
 __all__ = ["Context", "InvalidRecord", "Source", "Trust"]
@@ -40,12 +40,19 @@ class Context:
     """Where a record came from.
 
     ``origin`` is the file path or ``http:<route>``; ``headers`` are a webhook
-    delivery's HTTP headers with lower-case names (empty for files).
+    delivery's HTTP headers with lower-case names (empty for files). ``collector``
+    and ``received_at`` make the entry's receipt: ``received_at`` is when the
+    delivery arrived, or None to take the moment each record is read.
+    ``allowed_sources`` are the CloudEvent ``source`` globs the sending collector
+    token is bound to (None: any).
     """
 
     origin: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     trust: Trust = Trust()
+    collector: Collector | None = None
+    received_at: str | None = None
+    allowed_sources: tuple[str, ...] | None = None
 
 
 class Source(ABC):

@@ -190,11 +190,17 @@ class CredentialRevoked(_Contract):
 
 
 class ApprovalGranted(_Contract):
+    """An approver's consent to actions; signed like the task record (our extension of
+    the contract: ``signature`` or ``sigstore_bundle``, optional). The gap rules count
+    only approvals signed by a trusted approver."""
+
     workspace_id: Text
     approval_id: Text
     approver: AgentActor
     covers: list[SystemAction]
     expires_at: Timestamp | None = None
+    signature: Ed25519Signature | None = None
+    sigstore_bundle: dict[str, Any] | None = None
 
 
 class PolicyDecision(_Contract):

@@ -18,11 +18,13 @@ __all__ = [
     "EVENT_SCHEMA",
     "Actor",
     "ActorKind",
+    "Collector",
     "CorrelationKeys",
     "Event",
     "Extracted",
     "Ocsf",
     "Outcome",
+    "Receipt",
     "SignatureCheck",
     "SignatureStatus",
     "KEY_KINDS",
@@ -150,11 +152,38 @@ class Extracted(_Frozen):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+class Collector(_Frozen):
+    """Through what the ledger received a record.
+
+    ``kind`` ``cli`` is ``vestige ingest`` (``path`` the file, ``user`` the OS user);
+    ``http`` is ``vestige serve`` (``name`` the collector token's name, or the webhook
+    route that authenticated the delivery); ``retry`` is ``vestige quarantine retry``.
+    """
+
+    kind: Literal["cli", "http", "retry"]
+    name: str | None = None
+    path: str | None = None
+    user: str | None = None
+
+
+class Receipt(_Frozen):
+    """When and how the ledger received a record: set by ingest, never by the sender.
+
+    The gap rules judge approvals and revocations by it, not by the time the sender
+    claims (README, "Late events"). Entries written before receipts were recorded
+    have none; the rules then know only their ledger order.
+    """
+
+    received_at: str = Field(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+    collector: Collector
+
+
 class Event(Extracted):
     """One normalized event as stored in the ledger (``schemas/event.v1.json``)."""
 
     schema_: Literal["vestige.event.v1"] = Field(EVENT_SCHEMA, alias="schema")
     observed_at: str
+    receipt: Receipt | None = None  # absent only on entries older than receipts
     # SHA-256 (hex) of the RFC 8785 bytes of the record as received, before redaction:
     # whoever holds the original can show this event came from it.
     raw_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -192,9 +221,10 @@ def is_event_document(doc: object) -> bool:
     for value in actor.values():
         if value is not None and type(value) is not str:
             return False
-    target, signature = doc.get("target"), doc.get("signature")
+    target, signature, receipt = doc.get("target"), doc.get("signature"), doc.get("receipt")
     return (
         (target is None or type(target) is str)
+        and (receipt is None or type(receipt) is dict)
         and type(doc.get("outcome", "")) is str
         and type(doc.get("attributes", {})) is dict
         and type(doc.get("risk", [])) is list

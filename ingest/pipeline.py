@@ -8,7 +8,9 @@ A crash loses at most the uncommitted batch; a rerun appends it and skips the re
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
 import secrets
 import zlib
 from collections import Counter
@@ -28,13 +30,22 @@ from ingest.framing import (
     open_input,
 )
 from ingest.interface import Context, InvalidRecord, Source
-from ingest.model import EVENT_SCHEMA, Extracted, document
+from ingest.model import EVENT_SCHEMA, Collector, Extracted, document
 from ingest.redact import Redactor
 from ingest.sources import SOURCES, detect
 from ingest.storage import IngestStore, Quarantined, now
 from ledger import InputError, Ledger, Record, canonicalize
 
-__all__ = ["AUTO", "RETRY_HEADER", "Counts", "Outcome", "Pipeline", "Summary", "idempotency_key"]
+__all__ = [
+    "AUTO",
+    "RETRY_HEADER",
+    "Counts",
+    "Outcome",
+    "Pipeline",
+    "Summary",
+    "idempotency_key",
+    "os_user",
+]
 
 AUTO = "auto"
 UNKNOWN_SOURCE = "unknown"  # where `auto` could not tell the format
@@ -44,6 +55,31 @@ RETRY_HEADER = "x-vestige-quarantine-id"  # set by `quarantine retry` on the rec
 # record can contain it.
 _RAW_SLOT = f"\x00raw-{secrets.token_hex(16)}\x00"
 _RAW_SLOT_JSON = canonicalize(_RAW_SLOT)
+
+
+def os_user() -> str | None:
+    """Who runs this process, for the receipt of what a command ingests."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor in the password database
+        return str(os.getuid()) if hasattr(os, "getuid") else None
+
+
+def _receipt(context: Context, observed_at: str) -> dict[str, Any]:
+    """The entry's receipt (``ingest.model.Receipt``): when and through what it arrived.
+
+    Without a collector the caller is a program using the pipeline directly, i.e. local.
+    """
+    collector = context.collector or Collector(kind="cli", path=context.origin or None)
+    return {
+        "received_at": context.received_at or observed_at,
+        "collector": {
+            "kind": collector.kind,
+            "name": collector.name,
+            "path": collector.path,
+            "user": collector.user,
+        },
+    }
 
 
 def idempotency_key(source: str, source_event_id: str) -> str:
@@ -163,14 +199,28 @@ class Pipeline:
             # is then of that copy, not of the record as first received.
             attributes = {**extracted.attributes, "from_quarantine": retried}
             extracted = extracted.model_copy(update={"attributes": attributes})
-        record = self._record(extracted, value, raw_canonical, raw_sha256)
+        record = self._record(extracted, value, raw_canonical, raw_sha256, context)
         return extracted.source_event_id, raw_sha256, record
 
     def _record(
-        self, extracted: Extracted, raw: dict[str, Any], raw_canonical: bytes, raw_sha256: str
+        self,
+        extracted: Extracted,
+        raw: dict[str, Any],
+        raw_canonical: bytes,
+        raw_sha256: str,
+        context: Context,
     ) -> Record:
         doc = document(extracted)
-        doc.update(schema=EVENT_SCHEMA, observed_at=now(), raw_sha256=raw_sha256, raw=_RAW_SLOT)
+        observed = now()
+        # The receipt is in the canonical bytes, so signed reports carry it; dedupe
+        # (idempotency key, raw_sha256) ignores it, so a re-ingest is still a duplicate.
+        doc.update(
+            schema=EVENT_SCHEMA,
+            observed_at=observed,
+            receipt=_receipt(context, observed),
+            raw_sha256=raw_sha256,
+            raw=_RAW_SLOT,
+        )
         head = canonicalize(doc)
         needs_walk = self.redactor.needs_walk
         if needs_walk(head) or needs_walk(raw_canonical):
@@ -295,6 +345,7 @@ class Pipeline:
         """Ingest files and directory trees; ``progress(bytes done, bytes total)``."""
         files = list(input_files(list(paths)))
         sizes = [_size(path) for path in files]
+        user = os_user()
         total = sum(sizes)
         summary = Summary()
         items: list[_Item] = []
@@ -302,7 +353,9 @@ class Pipeline:
         for path, size in zip(files, sizes, strict=True):
             # Records without a time of their own fall back to when we read them.
             received = {"x-vestige-received-at": now()}
-            context = Context(origin=str(path), headers=received, trust=self.trust)
+            # Each record's receipt is stamped when it is read (received_at None).
+            collector = Collector(kind="cli", path=str(path.absolute()), user=user)
+            context = Context(str(path), received, self.trust, collector)
             for frame, position in _file_frames(path, self.max_record_bytes):
                 items.append(self._take(name, frame, context))
                 if len(items) >= self.batch_size:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from ingest.collectors import CollectorTokens, valid_hub_signature
 from ingest.framing import Frame
 from ingest.interface import Context
+from ingest.model import Collector
 from ingest.pipeline import Outcome, Pipeline
 from ingest.storage import now
 
@@ -88,8 +89,15 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         raise _Rejected(status, reason)
 
     async def deliver(
-        request: Request, source: str, route: str, body: bytes, many: bool = False
+        request: Request,
+        source: str,
+        route: str,
+        body: bytes,
+        collector: str,
+        many: bool = False,
     ) -> JSONResponse:
+        """Append the delivery's records; ``collector`` (a token's name or the webhook's)
+        goes into each entry's receipt."""
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -106,7 +114,15 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
             )
             for i, item in enumerate(values)
         ]
-        context = Context(origin=f"http:{route}", headers=headers, trust=pipeline.trust)
+        context = Context(
+            origin=f"http:{route}",
+            headers=headers,
+            trust=pipeline.trust,
+            collector=Collector(kind="http", name=collector),
+            received_at=headers["x-vestige-received-at"],
+            # A token bound to CloudEvent sources: the agent source refuses any other.
+            allowed_sources=tokens.sources_of(collector) if source == "agent" else None,
+        )
         outcomes = await run_in_threadpool(pipeline.ingest_values, source, frames, context)
         # Indexed before the acknowledgement, so what was accepted is searchable at once.
         await run_in_threadpool(pipeline.store.catch_up)
@@ -132,7 +148,7 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
             config.github_secret, body, request.headers.get("x-hub-signature-256")
         ):
             await reject(request, "github", route, 401, "missing or bad X-Hub-Signature-256", body)
-        return await deliver(request, "github", route, body)
+        return await deliver(request, "github", route, body, "github-webhook")
 
     @app.post("/hooks/jira")
     async def jira(request: Request) -> JSONResponse:
@@ -141,22 +157,27 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         # Jira Cloud signs with a secret set on the webhook. Jira Server cannot sign or
         # add headers, so without a secret a collector token in the URL (?token=) or a
         # bearer header is required: nobody unauthenticated writes into the ledger.
+        collector = "jira-webhook"
         if config.jira_secret is not None:
             if not valid_hub_signature(
                 config.jira_secret, body, request.headers.get("x-hub-signature")
             ):
                 await reject(request, "jira", route, 401, "missing or bad X-Hub-Signature", body)
-        elif tokens.collector_of(_bearer(request) or request.query_params.get("token")) is None:
-            await reject(request, "jira", route, 401, "missing or unknown collector token", body)
-        return await deliver(request, "jira", route, body)
+        else:
+            named = tokens.collector_of(_bearer(request) or request.query_params.get("token"))
+            if named is None:
+                await reject(request, "jira", route, 401, "missing or unknown collector token", body)
+            collector = named
+        return await deliver(request, "jira", route, body, collector)
 
     @app.post("/v1/events")
     async def events(request: Request) -> JSONResponse:
         route = "/v1/events"
         body = await body_of(request, "agent", route)
-        if tokens.collector_of(_bearer(request)) is None:
+        collector = tokens.collector_of(_bearer(request))
+        if collector is None:
             await reject(request, "agent", route, 401, "missing or unknown bearer token", body)
-        return await deliver(request, "agent", route, body, many=True)
+        return await deliver(request, "agent", route, body, collector, many=True)
 
     return app
 

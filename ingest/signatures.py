@@ -1,4 +1,4 @@
-"""Checks of upstream signatures: task records (Ed25519 or Sigstore) and Sigstore bundles.
+"""Checks of upstream signatures: task records and approvals (Ed25519 or Sigstore), bundles.
 
 A failed check is evidence, not an error: every function here returns a
 :class:`SignatureCheck` and never raises on what a record contains.
@@ -51,7 +51,8 @@ def check_task_record(record: Mapping[str, Any], trust: Trust) -> SignatureCheck
     """Is this task record validly signed by a signer ``trust`` names?
 
     ``record`` is the task record as received (the ``data`` of a
-    ``dev.vestige.task.recorded`` event), unknown members included: they are
+    ``dev.vestige.task.recorded`` event; an approval's ``data`` is signed and
+    checked by the same rule), unknown members included: they are
     part of the signed bytes. A record with a ``signature`` is checked as
     Ed25519 (a ``sigstore_bundle`` beside it is then part of the signed bytes);
     otherwise a ``sigstore_bundle`` is checked; with neither it is unsigned.

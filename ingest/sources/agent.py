@@ -13,11 +13,17 @@ definition), then mapped:
   ``source``.
 * ``attributes`` = the validated ``data`` as JSON (scopes, covers, expiry...),
   less signature material: the raw record keeps it and ``signature`` holds the result.
+* Task records and approvals are signed the same way (``check_task_record``); the
+  result is the event's ``signature``, and a record not validly signed is tagged.
+
+A collector token bound to ``source`` globs (``Context.allowed_sources``) may send
+only events of those sources; any other is refused, so it is quarantined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any, Final, assert_never
 
 from pydantic import TypeAdapter, ValidationError
@@ -70,8 +76,14 @@ _OCSF: Final = {
 _EVENT: Final = TypeAdapter[LifecycleEvent](LifecycleEvent)
 
 _SIGNATURE_RISK: Final = {
-    SignatureStatus.UNSIGNED: "task_record_unsigned",
-    SignatureStatus.FAILED: "task_record_bad_signature",
+    "task_record": {
+        SignatureStatus.UNSIGNED: "task_record_unsigned",
+        SignatureStatus.FAILED: "task_record_bad_signature",
+    },
+    "approval": {
+        SignatureStatus.UNSIGNED: "approval_unsigned",
+        SignatureStatus.FAILED: "approval_bad_signature",
+    },
 }
 
 
@@ -96,6 +108,8 @@ def _actor(actor: AgentActor) -> Actor:
 
 
 TASK_TYPE = EVENT_PREFIX + "task.recorded"
+APPROVAL_TYPE = EVENT_PREFIX + "approval.granted"
+_SIGNED_TYPES: Final = (TASK_TYPE, APPROVAL_TYPE)
 # Credential types that are static whatever expiry is declared: not just-in-time.
 _STATIC: Final = frozenset({"aws-iam-user-key", "github-pat"})
 _SIGNATURE_MEMBERS = ("signature", "sigstore_bundle")
@@ -120,10 +134,16 @@ class AgentEvents(Source):
             if envelope.type.startswith(EVENT_PREFIX):
                 raise InvalidRecord(f"type: unknown vestige event type {shown}")
             raise InvalidRecord(f"type: {shown} is not a vestige lifecycle event type")
+        allowed = context.allowed_sources
+        if allowed is not None and not any(fnmatchcase(envelope.source, p) for p in allowed):
+            name = context.collector.name if context.collector else None
+            raise InvalidRecord(
+                f"source: {envelope.source[:100]!r} is not a source collector {name!r} may send"
+            )
         checked: Mapping[str, Any] = record
         data_in = record.get("data")
-        if envelope.type == TASK_TYPE and isinstance(data_in, dict):
-            # The signature members are judged by check_task_record below: a malformed
+        if envelope.type in _SIGNED_TYPES and isinstance(data_in, dict):
+            # The signature members are judged by _signature below: a malformed
             # signature makes a badly signed record (evidence), not an invalid one.
             unsigned = {k: v for k, v in data_in.items() if k not in _SIGNATURE_MEMBERS}
             checked = {**record, "data": unsigned}
@@ -152,16 +172,14 @@ class AgentEvents(Source):
                 keys["credential_id"] = [data.credential_id]
             case ApprovalGranted():
                 actor = _actor(data.approver)
+                signature = _signature(record["data"], context, "approval", risk)
             case PolicyDecision():
                 actor = Actor(kind=ActorKind.SERVICE, id=envelope.source)
                 outcome = Outcome.SUCCESS if data.decision == "allow" else Outcome.FAILURE
             case TaskRecord():
                 actor = _actor(data.agent)
                 keys |= _task_keys(data)
-                # Checked over the record as received: unknown members are signed too.
-                signature = check_task_record(record["data"], context.trust)
-                if signature.status in _SIGNATURE_RISK:
-                    risk.append(_SIGNATURE_RISK[signature.status])
+                signature = _signature(record["data"], context, "task_record", risk)
             case _:  # pragma: no cover
                 assert_never(data)
 
@@ -179,6 +197,17 @@ class AgentEvents(Source):
             signature=signature,
             attributes=data.model_dump(mode="json", exclude={"signature", "sigstore_bundle"}),
         )
+
+
+def _signature(
+    data: Mapping[str, Any], context: Context, what: str, risk: list[str]
+) -> SignatureCheck:
+    """Check the signed ``data`` as received (unknown members are signed too); tag the
+    event in ``risk`` when it is not validly signed."""
+    check = check_task_record(data, context.trust)
+    if check.status in _SIGNATURE_RISK[what]:
+        risk.append(_SIGNATURE_RISK[what][check.status])
+    return check
 
 
 def _task_keys(task: TaskRecord) -> dict[str, list[str]]:

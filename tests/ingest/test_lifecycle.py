@@ -47,7 +47,7 @@ DATA_MEMBERS = {
     ),
     "dev.vestige.approval.granted": (
         {"workspace_id", "approval_id", "approver", "covers"},
-        {"expires_at"},
+        {"expires_at", "signature", "sigstore_bundle"},  # signed as task records are
     ),
     "dev.vestige.policy.decision": (
         {"workspace_id", "decision", "policy", "request"},
