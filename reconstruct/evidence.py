@@ -40,6 +40,7 @@ SYSTEM_OF_SOURCE: Final = {
 
 
 _CREDS_ROLE: Final = re.compile(r"(?:^|/)creds/([^/]+)")
+_RECEIVED: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")  # as ingest writes it
 
 
 def parse_time(text: str) -> datetime:
@@ -66,6 +67,22 @@ class LinkedEvent:
     @property
     def when(self) -> datetime:
         return parse_time(self.time)
+
+    @property
+    def received_at(self) -> str | None:
+        """When the ledger received the event (its receipt); None for an entry written
+        before receipts were recorded, or one whose receipt is unreadable."""
+        receipt = self.doc.get("receipt")
+        when = receipt.get("received_at") if isinstance(receipt, Mapping) else None
+        return when if isinstance(when, str) and _RECEIVED.fullmatch(when) else None
+
+    @property
+    def received(self) -> datetime | None:
+        text = self.received_at
+        try:
+            return None if text is None else parse_time(text)
+        except ValueError:  # the right shape, but no such day
+            return None
 
     @property
     def source(self) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "Anchors",
     "Code",
     "CredentialSpan",
+    "Disregarded",
     "EvidenceEntry",
     "EvidenceBundle",
     "Finding",
@@ -123,6 +124,7 @@ class TimelineRow(_Frozen):
     outcome: str
     risk: list[str]
     why: list[str]  # how the event was linked to the workspace
+    received_at: str | None = None  # when the ledger received it (None: before receipts)
 
 
 class CredentialSpan(_Frozen):
@@ -133,6 +135,25 @@ class CredentialSpan(_Frozen):
     expires_at: str | None
     revoked_at: str | None
     seqs: list[int]  # issue and revocation entries
+
+
+class Disregarded(_Frozen):
+    """An approval or a reported revocation the rules did not count, and why.
+
+    ``late``: the ledger received it after the entry it would count for (``against``:
+    the action, or the teardown) and more than the teardown grace after that entry's
+    time; ``claimed_at`` is the sender's time, ``received_at`` the ledger's (None:
+    the entry predates receipts). ``unsigned`` / ``bad_signature``: an approval not
+    signed by a trusted approver (``against`` is None).
+    """
+
+    seq: int
+    kind: Literal["approval", "revocation"]
+    reason: Literal["late", "unsigned", "bad_signature"]
+    claimed_at: str
+    received_at: str | None
+    against: int | None
+    explanation: str
 
 
 class Verdict(_Frozen):
@@ -174,6 +195,8 @@ class Report(_Frozen):
     timeline: list[TimelineRow]
     credentials: list[CredentialSpan]
     findings: list[Finding]
+    # Approvals and revocations the rules set aside (late, unsigned): shown, not counted.
+    disregarded: list[Disregarded] = Field(default_factory=list)
     verdict: Verdict
     policy: dict[str, object]  # the effective policy: verify-report re-runs the rules with it
     evidence: EvidenceBundle

@@ -28,6 +28,7 @@ from reconstruct.evidence import Evidence, Facts, LinkedEvent, facts, parse_time
 from reconstruct.model import (
     Anchors,
     CredentialSpan,
+    Disregarded,
     EvidenceBundle,
     EvidenceEntry,
     Finding,
@@ -39,7 +40,7 @@ from reconstruct.model import (
     Window,
 )
 from reconstruct.policy import Policy
-from reconstruct.rules import judge, verdict
+from reconstruct.rules import disregarded, judge, verdict
 
 __all__ = [
     "Assessment",
@@ -62,6 +63,7 @@ class Assessment:
     timeline: list[TimelineRow]
     credentials: list[CredentialSpan]
     findings: list[Finding]
+    disregarded: list[Disregarded]
     verdict: Verdict
 
 
@@ -81,6 +83,7 @@ def _row(event: LinkedEvent) -> TimelineRow:
         outcome=str(event.doc.get("outcome") or "unknown"),
         risk=event.risk,
         why=list(event.why),
+        received_at=event.received_at,
     )
 
 
@@ -135,6 +138,7 @@ def assess(evidence: Evidence, policy: Policy) -> Assessment:
         timeline=[_row(e) for e in evidence.events],
         credentials=spans,
         findings=findings,
+        disregarded=disregarded(derived, evidence, policy),
         verdict=verdict(derived, findings),
     )
 

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from reconstruct.evidence import Evidence, Facts, LinkedEvent, facts, parse_time
-from reconstruct.model import Code, Finding, Severity, Verdict
+from reconstruct.model import Code, Disregarded, Finding, Severity, Verdict
 from reconstruct.policy import HighRisk, Policy, matches
 
-__all__ = ["RULES", "judge", "verdict", "unattributed", "within_scope"]
+__all__ = ["RULES", "disregarded", "judge", "verdict", "unattributed", "within_scope"]
 
 Rule = Callable[[Facts, Evidence, Policy], list[Finding]]
 
@@ -29,6 +29,54 @@ def _finding(policy: Policy, code: Code, events: Iterable[LinkedEvent], why: str
 
 def _grace(policy: Policy) -> timedelta:
     return timedelta(seconds=policy.teardown_grace_seconds)
+
+
+# -- late claims -------------------------------------------------------------------------
+# An approval or a revocation the agent runtime reports carries the time its sender
+# claims. It counts only when the ledger received it in time (our policy, README "Late
+# events"): before the entry it counts for, in ledger order, or by its receipt no later
+# than that entry's time plus the teardown grace. Ledger order keeps an archive replayed
+# in order whole; receipt time covers a provider log that reaches the ledger after the
+# approval. Without a receipt (older entries) only ledger order can show it in time.
+
+
+def _in_time(claim: LinkedEvent, entry: LinkedEvent, policy: Policy) -> bool:
+    received = claim.received
+    return claim.seq < entry.seq or (
+        received is not None and received <= entry.when + _grace(policy)
+    )
+
+
+def _late(claim: LinkedEvent, entry: LinkedEvent, what: str) -> str:
+    received = claim.received_at or "at an unknown time (the entry has no receipt)"
+    return (
+        f"{what} (seq {claim.seq}) claims {claim.time} but reached the ledger {received}, "
+        f"after seq {entry.seq} of {entry.time}"
+    )
+
+
+def _reported_revocation(event: LinkedEvent) -> bool:
+    """A revocation the agent runtime reports (its time is a claim); a provider's own log
+    of one (CloudTrail DeleteAccessKey, a Vault revoke) keeps the provider's time."""
+    return event.lifecycle("credential.revoked")
+
+
+def _signature_status(event: LinkedEvent) -> str | None:
+    check = event.doc.get("signature")
+    status = check.get("status") if isinstance(check, Mapping) else None
+    return status if isinstance(status, str) else None
+
+
+def _unsigned_why(approval: LinkedEvent) -> tuple[str, str]:
+    """(reason code, text) of an approval that is not validly signed."""
+    status = _signature_status(approval)
+    if status == "unsigned":
+        return "unsigned", "carries no signature"
+    if status is None:  # ingested before approvals were checked
+        return "unsigned", "carries no signature check"
+    check = approval.doc.get("signature")
+    reason = check.get("reason") if isinstance(check, Mapping) else None
+    return "bad_signature", f"is not signed by a trusted approver: {reason or 'no check result'}"
 
 
 # -- the three anchors -----------------------------------------------------------------
@@ -86,13 +134,30 @@ def lifecycle_incomplete(f: Facts, ev: Evidence, policy: Policy) -> list[Finding
     ]
 
 
+def _late_revocations(f: Facts, policy: Policy) -> list[LinkedEvent]:
+    """Reported revocations the ledger received too late for the teardown."""
+    destroyed = f.destroyed
+    if destroyed is None:
+        return []
+    late = {
+        e.seq: e
+        for credential in f.credentials.values()
+        for e in credential.revoked
+        if _reported_revocation(e) and not _in_time(e, destroyed, policy)
+    }
+    return [late[seq] for seq in sorted(late)]
+
+
 def credential_not_revoked(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
     if f.destroyed is None:
         return []  # without a teardown there is nothing to be revoked by (LIFECYCLE_INCOMPLETE)
     deadline = f.destroyed.when + _grace(policy)
+    late = {e.seq for e in _late_revocations(f, policy)}
     findings = []
     for credential in f.credentials.values():
-        revoked, expires = credential.revoked_at, credential.expires_at
+        counted = [e for e in credential.revoked if e.seq not in late]
+        revoked = min((e.when for e in counted), default=None)
+        expires = credential.expires_at
         if (revoked and revoked <= deadline) or (expires and expires <= deadline):
             continue
         if revoked:
@@ -102,6 +167,11 @@ def credential_not_revoked(f: Facts, ev: Evidence, policy: Policy) -> list[Findi
         else:
             state = "was never revoked and does not expire"
         why = f"credential {credential.id} {state}, after the teardown at {f.destroyed.time}"
+        why += "".join(
+            f"; its revocation {_late(e, f.destroyed, 'report')}"
+            for e in credential.revoked
+            if e.seq in late
+        )
         cited = [*credential.issued, *credential.revoked, f.destroyed]
         findings.append(_finding(policy, Code.CREDENTIAL_NOT_REVOKED, cited, why))
     return findings
@@ -248,43 +318,69 @@ def _high_risk(event: LinkedEvent, policy: Policy) -> HighRisk | None:
     return None
 
 
-def _approved(event: LinkedEvent, approvals: Sequence[LinkedEvent]) -> bool:
-    for approval in approvals:
-        if approval.when > event.when:
-            continue
-        expires = approval.data.get("expires_at")
-        if isinstance(expires, str) and parse_time(expires) < event.when:
-            continue
-        for cover in approval.data.get("covers") or ():
-            if (
-                isinstance(cover, Mapping)
-                and matches([str(cover.get("system", ""))], event.system)
-                and matches([str(cover.get("action", ""))], event.action)
-                and matches([str(cover.get("resource", ""))], event.target)
-            ):
-                return True
-    return False
+def _covers(approval: LinkedEvent, event: LinkedEvent) -> bool:
+    """Whether the approval, by what it says, covers the action: given before it (by its
+    claimed time), not expired, and one of its ``covers`` matches."""
+    if approval.when > event.when:
+        return False
+    expires = approval.data.get("expires_at")
+    if isinstance(expires, str) and parse_time(expires) < event.when:
+        return False
+    return any(
+        isinstance(cover, Mapping)
+        and matches([str(cover.get("system", ""))], event.system)
+        and matches([str(cover.get("action", ""))], event.action)
+        and matches([str(cover.get("resource", ""))], event.target)
+        for cover in approval.data.get("covers") or ()
+    )
 
 
-def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
-    approvals = [
+def _approvals(f: Facts, ev: Evidence) -> list[LinkedEvent]:
+    return [
         e
         for e in ev.events
         if e.lifecycle("approval.granted") and f.workspace in e.keys("workspace_id")
     ]
-    findings = []
+
+
+def _high_risk_actions(
+    f: Facts, ev: Evidence, policy: Policy
+) -> list[tuple[LinkedEvent, HighRisk]]:
+    found = []
     for event in ev.events:
         # A deployment of the workspace's branch is its doing, whoever the webhook names.
         ours = f.performed_by_workspace(event) or f.on_branch(event)
-        if not ours or not event.completed:
+        entry = _high_risk(event, policy) if ours and event.completed else None
+        if entry:
+            found.append((event, entry))
+    return found
+
+
+def _faults(approval: LinkedEvent, event: LinkedEvent, policy: Policy) -> list[str]:
+    """Why the approval does not count for the action (``unsigned``, ``late``); [] if it does."""
+    faults = [] if _signature_status(approval) == "ok" else ["unsigned"]
+    return faults if _in_time(approval, event, policy) else [*faults, "late"]
+
+
+def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[Finding]:
+    approvals = _approvals(f, ev)
+    findings = []
+    for event, entry in _high_risk_actions(f, ev, policy):
+        covering = [(a, _faults(a, event, policy)) for a in approvals if _covers(a, event)]
+        if any(not faults for _, faults in covering):
             continue
-        entry = _high_risk(event, policy)
-        if entry and not _approved(event, approvals):
-            why = (
-                f"{entry.kind.replace('_', ' ')} {event.action} on {event.target or '-'} "
-                f"(seq {event.seq}) without an earlier approval that covers it"
-            )
-            findings.append(_finding(policy, Code.UNAPPROVED_HIGH_RISK_ACTION, [event], why))
+        why = (
+            f"{entry.kind.replace('_', ' ')} {event.action} on {event.target or '-'} "
+            f"(seq {event.seq}) without an earlier approval that covers it"
+        )
+        for approval, faults in covering:
+            name = f"approval {approval.data.get('approval_id') or '-'}"
+            if "unsigned" in faults:
+                why += f"; {name} (seq {approval.seq}) {_unsigned_why(approval)[1]}, so is ignored"
+            if "late" in faults:
+                why += f"; {_late(approval, event, name)}"
+        cited = [event, *(a for a, _ in covering)]
+        findings.append(_finding(policy, Code.UNAPPROVED_HIGH_RISK_ACTION, cited, why))
     return findings
 
 
@@ -404,6 +500,46 @@ RULES: Final[tuple[Rule, ...]] = (
     collector_silence,
     ledger_integrity,
 )
+
+
+def disregarded(f: Facts, ev: Evidence, policy: Policy) -> list[Disregarded]:
+    """The approvals and reported revocations the rules set aside: every approval not
+    validly signed, each signed approval that came late for a high-risk action it covers,
+    and each reported revocation that came late for the teardown."""
+    found: list[Disregarded] = []
+    approvals = _approvals(f, ev)
+    for approval in approvals:
+        if _signature_status(approval) != "ok":
+            reason, text = _unsigned_why(approval)
+            why = f"approval {approval.data.get('approval_id') or '-'} {text}; it is ignored"
+            found.append(_disregarded(approval, "approval", reason, None, why))
+    for event, _entry in _high_risk_actions(f, ev, policy):
+        for approval in approvals:
+            if _covers(approval, event) and "late" in _faults(approval, event, policy):
+                name = f"approval {approval.data.get('approval_id') or '-'}"
+                why = f"{_late(approval, event, name)}: it does not count for that action"
+                found.append(_disregarded(approval, "approval", "late", event, why))
+    if f.destroyed is not None:
+        for revocation in _late_revocations(f, policy):
+            why = _late(revocation, f.destroyed, "the revocation report")
+            found.append(_disregarded(revocation, "revocation", "late", f.destroyed, why))
+    return found
+
+
+def _disregarded(
+    claim: LinkedEvent, kind: str, reason: str, against: LinkedEvent | None, why: str
+) -> Disregarded:
+    return Disregarded.model_validate(
+        {
+            "seq": claim.seq,
+            "kind": kind,
+            "reason": reason,
+            "claimed_at": claim.time,
+            "received_at": claim.received_at,
+            "against": None if against is None else against.seq,
+            "explanation": why,
+        }
+    )
 
 
 def judge(evidence: Evidence, policy: Policy) -> tuple[Facts, list[Finding]]:

@@ -18,7 +18,10 @@ Vault database creds read -> CloudTrail calls with the session [-> an approved
 The record forms, per source (what the system itself writes; ``ingest/sources`` reads them):
 
 * ``agent``: CloudEvents 1.0, structured JSON, per ``contracts/agent-events.md``; task
-  records signed with Ed25519 over their RFC 8785 bytes (``ledger.canonicalize``).
+  records and approvals signed with Ed25519 over their RFC 8785 bytes
+  (``ledger.canonicalize``). ``write`` and ``records`` give ``agent`` first: ingested
+  in that order, the ledger receives each approval before the provider logs of the
+  actions it covers, as the rules require (README, "Late events").
 * ``cloudtrail``: records per the CloudTrail record contents reference
   (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html),
   eventVersion 1.09; STS ``expiration`` in the ``Nov 2, 2026, 9:04:05 AM`` form CloudTrail
@@ -443,7 +446,8 @@ def _cloudevent(
 
 
 def _signed(record: Record, signer: ledger.Signer) -> Record:
-    """The task record with its Ed25519 signature over the RFC 8785 bytes of the rest."""
+    """The task record (or approval) with its Ed25519 signature over the RFC 8785 bytes
+    of the rest."""
     value = signer.sign(ledger.canonicalize(record))
     signature = {
         "alg": "ed25519",
@@ -1254,23 +1258,21 @@ class _Trail:
     def _approval(self) -> None:
         ws = self.ws
         when = ws.created + timedelta(seconds=12)
-        self._event(
-            when,
-            "approval.granted",
-            {
-                "workspace_id": ws.id,
-                "approval_id": f"apr-{ws.number}",
-                "approver": _actor("human", ws.requester[0]),
-                "covers": [
-                    {
-                        "system": "aws",
-                        "action": "secretsmanager:GetSecretValue",
-                        "resource": _secret_arn(ws.repo),
-                    }
-                ],
-                "expires_at": _z(ws.destroyed + timedelta(minutes=30)),
-            },
-        )
+        approval: Record = {
+            "workspace_id": ws.id,
+            "approval_id": f"apr-{ws.number}",
+            "approver": _actor("human", ws.requester[0]),
+            "covers": [
+                {
+                    "system": "aws",
+                    "action": "secretsmanager:GetSecretValue",
+                    "resource": _secret_arn(ws.repo),
+                }
+            ],
+            "expires_at": _z(ws.destroyed + timedelta(minutes=30)),
+        }
+        # Signed like the task record: only a trusted approver's approval counts.
+        self._event(when, "approval.granted", _signed(approval, self.signer))
 
     def _teardown(self) -> None:
         ws = self.ws

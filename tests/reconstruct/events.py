@@ -31,8 +31,10 @@ def event(
     signature: dict[str, Any] | None = None,
     outcome: str = "success",
     raw: dict[str, Any] | None = None,
+    received: float | None = None,
 ) -> LinkedEvent:
-    doc = {
+    """``received``: the minute the ledger received it (its receipt); None: no receipt."""
+    doc: dict[str, Any] = {
         "schema": "vestige.event.v1",
         "source": source,
         "source_event_id": f"{source}-{seq}",
@@ -47,6 +49,9 @@ def event(
         "attributes": attributes or {},
         "raw": raw or {},
     }
+    if received is not None:
+        collector = {"kind": "http", "name": "orchestrator", "path": None, "user": None}
+        doc["receipt"] = {"received_at": at(received), "collector": collector}
     return LinkedEvent(seq, doc, ("test",))
 
 
@@ -64,6 +69,7 @@ def lifecycle(seq: int, kind: str, minutes: float, **data: Any) -> LinkedEvent:
             "credential_id": list(data["credential_ids"]),
         }
     signature = data.pop("_signature", None)
+    received = data.pop("_received", None)
     return event(
         seq,
         "agent",
@@ -73,7 +79,19 @@ def lifecycle(seq: int, kind: str, minutes: float, **data: Any) -> LinkedEvent:
         keys=keys,
         attributes={"workspace_id": WS, **data},
         signature=signature,
+        received=received,
     )
+
+
+def signature_check(status: str = "ok") -> dict[str, Any]:
+    """An ingest signature check result (``schemas/event.v1.json`` ``signature``)."""
+    return {
+        "status": status,
+        "method": None if status == "unsigned" else "ed25519",
+        "identity": None,
+        "key_id": None if status == "unsigned" else "a1b2c3d4",
+        "reason": {"ok": None, "unsigned": None}.get(status, "does not verify"),
+    }
 
 
 HUMAN = {"kind": "human", "id": "dana@corp.example"}
@@ -107,13 +125,7 @@ def task_record(
         "expires_at": at(240),
     }
     data.update(changes)
-    signature = {
-        "status": status,
-        "method": "ed25519",
-        "identity": None,
-        "key_id": "a1b2c3d4",
-        "reason": None if status == "ok" else "does not verify",
-    }
+    signature = {**signature_check(status), "method": "ed25519", "key_id": "a1b2c3d4"}
     return lifecycle(seq, "task.recorded", minutes, _signature=signature, **data)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from reconstruct import Code, default_policy, judge
 from reconstruct.evidence import Evidence, LinkedEvent
-from reconstruct.rules import unattributed, verdict, within_scope
+from reconstruct.rules import disregarded, unattributed, verdict, within_scope
 from tests.reconstruct.events import (
     AGENT,
     AGENT_ACTOR,
@@ -21,6 +21,7 @@ from tests.reconstruct.events import (
     event,
     heartbeat,
     lifecycle,
+    signature_check,
     task_record,
 )
 
@@ -167,11 +168,114 @@ def test_unapproved_high_risk_action() -> None:
     base = replace(clean([secret]), 1, task_record(scopes=scopes))
     assert codes(base) == ["UNAPPROVED_HIGH_RISK_ACTION"]
     covers = [{"system": "aws", "action": "secretsmanager:*", "resource": "*"}]
-    approval = lifecycle(8, "approval.granted", 4, approval_id="a-1", approver=HUMAN, covers=covers)
+    approval = approve(8, 4, covers, received=4)
     assert codes([*base, approval]) == []
     # An approval given after the action does not cover it.
-    after = lifecycle(8, "approval.granted", 7, approval_id="a-1", approver=HUMAN, covers=covers)
+    after = approve(8, 7, covers, received=7)
     assert codes([*base, after]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+
+
+def approve(
+    seq: int,
+    minutes: float,
+    covers: list[dict[str, str]],
+    received: float | None,
+    status: str = "ok",
+) -> LinkedEvent:
+    """An approval claiming ``minutes``, received at minute ``received``, signed or not."""
+    return lifecycle(
+        seq,
+        "approval.granted",
+        minutes,
+        approval_id=f"a-{seq}",
+        approver=HUMAN,
+        covers=covers,
+        _signature=signature_check(status),
+        _received=received,
+    )
+
+
+ANYTHING = [{"system": "*", "action": "*", "resource": "*"}]
+DAY = 24 * 60
+
+
+def _secret_read() -> list[LinkedEvent]:
+    secret = by_agent(7, "secretsmanager:GetSecretValue", 6, "arn:aws:secretsmanager:::secret:db")
+    scopes = [{"system": "aws", "actions": ["*"], "resources": ["*"]}]
+    return replace(clean([secret]), 1, task_record(scopes=scopes))
+
+
+def test_a_backdated_unsigned_approval_received_after_the_fact_does_not_erase_the_finding() -> None:
+    # The attack: `covers: *`, a `time` before the action, no signature, sent a day later.
+    attack = approve(8, 4, ANYTHING, received=DAY, status="unsigned")
+    events = [*_secret_read(), attack]
+    evidence = Evidence.of(WS, events, heartbeat())
+    derived, findings = judge(evidence, POLICY)
+    finding = next(f for f in findings if f.code is Code.UNAPPROVED_HIGH_RISK_ACTION)
+    assert finding.seqs == [7, 8]
+    assert "carries no signature" in finding.explanation
+    assert f"reached the ledger {at(DAY)}" in finding.explanation
+    assert at(4) in finding.explanation  # the claimed time is shown beside the received one
+    shown = {(d.seq, d.reason, d.against) for d in disregarded(derived, evidence, POLICY)}
+    assert shown == {(8, "unsigned", None), (8, "late", 7)}
+
+
+def test_a_signed_approval_counts_only_when_the_ledger_received_it_in_time() -> None:
+    base = _secret_read()
+    late = approve(8, 4, ANYTHING, received=DAY)
+    assert codes([*base, late]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+    # Received within the teardown grace of the action's time: in time.
+    assert codes([*base, approve(8, 4, ANYTHING, received=6.4)]) == []
+    # Before the action in ledger order counts whatever the receipt says (a replayed
+    # archive), and so does an entry older than receipts.
+    assert codes([*base, approve(6, 4, ANYTHING, received=DAY)]) == []
+    assert codes([*base, approve(6, 4, ANYTHING, received=None)]) == []
+    # After the action with no receipt: nothing shows it arrived in time.
+    assert codes([*base, approve(8, 4, ANYTHING, received=None)]) == ["UNAPPROVED_HIGH_RISK_ACTION"]
+
+
+@pytest.mark.parametrize("status", ["unsigned", "failed"])
+def test_an_approval_not_signed_by_a_trusted_approver_is_ignored(status: str) -> None:
+    approval = approve(6, 4, ANYTHING, received=4, status=status)
+    evidence = Evidence.of(WS, [*_secret_read(), approval], heartbeat())
+    derived, findings = judge(evidence, POLICY)
+    assert [f.code.value for f in findings] == ["UNAPPROVED_HIGH_RISK_ACTION"]
+    (shown,) = disregarded(derived, evidence, POLICY)
+    assert (shown.seq, shown.kind, shown.against) == (6, "approval", None)
+    assert shown.reason == {"unsigned": "unsigned", "failed": "bad_signature"}[status]
+
+
+def test_a_backdated_revocation_received_after_the_teardown_does_not_count() -> None:
+    # Reported after the teardown (seq 7 > 6) a day later, claiming minute 9.
+    late = lifecycle(
+        7, "credential.revoked", 9, credential_id=KEY, revoked_by=ORCHESTRATOR, _received=DAY
+    )
+    events = replace(clean(), 5, late)
+    assert codes(events) == ["CREDENTIAL_NOT_REVOKED"]
+    evidence = Evidence.of(WS, events, heartbeat())
+    derived, findings = judge(evidence, POLICY)
+    assert f"reached the ledger {at(DAY)}" in findings[0].explanation
+    (shown,) = disregarded(derived, evidence, POLICY)
+    assert (shown.seq, shown.kind, shown.reason, shown.against) == (7, "revocation", "late", 6)
+    assert (shown.claimed_at, shown.received_at) == (at(9), at(DAY))
+    # Received within the grace of the teardown, it counts.
+    timely = lifecycle(
+        7, "credential.revoked", 9, credential_id=KEY, revoked_by=ORCHESTRATOR, _received=10.2
+    )
+    assert codes(replace(clean(), 5, timely)) == []
+
+
+def test_a_providers_own_revocation_keeps_the_providers_time() -> None:
+    # CloudTrail delivers in batches: DeleteAccessKey logged at minute 9, ingested later.
+    delete = event(
+        7,
+        "cloudtrail",
+        "iam:DeleteAccessKey",
+        9,
+        raw={"requestParameters": {"accessKeyId": KEY}},
+        received=DAY,
+    )
+    assert codes(replace(clean(), 5, delete)) == []
 
 
 def test_self_provisioned() -> None:
