@@ -24,8 +24,8 @@ from ingest import (
     load_salt,
 )
 from ingest.framing import DEFAULT_MAX_RECORD, input_files
-from ingest.model import KEY_KINDS
-from ingest.pipeline import RETRY_HEADER
+from ingest.model import KEY_KINDS, Collector
+from ingest.pipeline import RETRY_HEADER, os_user
 from ledger import Verifier, VestigeError
 from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
 
@@ -106,6 +106,7 @@ def _event_row(seq: int, canonical: bytes) -> dict[str, Any]:
         "keys": keys,
         "risk": doc["risk"],
         "signature": doc["signature"],
+        "receipt": doc.get("receipt"),  # absent on entries older than receipts
     }
 
 
@@ -204,6 +205,7 @@ def quarantine_retry(
     pipeline = _pipeline()
     store = pipeline.store
     ids = record_ids or [row["id"] for row in store.quarantined(limit=1_000_000)]
+    retry = Collector(kind="retry", name="quarantine retry", user=os_user())
     results = []
     for record_id in ids:
         row = store.quarantined_record(record_id)
@@ -221,7 +223,8 @@ def quarantine_retry(
             continue
         parse_as = source or (row["source"] if row["source"] in SOURCES else AUTO)
         headers = {**orjson.loads(row["headers"]), RETRY_HEADER: str(record_id)}
-        context = Context(row["origin"], headers, pipeline.trust)
+        # Received now, by the retry: the receipt says so (the first delivery failed).
+        context = Context(row["origin"], headers, pipeline.trust, retry)
         is_object = isinstance(value, dict)
         frame = Frame(row["position"], value if is_object else None,
                       None if is_object else "expected a JSON object", raw)  # fmt: skip
@@ -278,19 +281,33 @@ def trust_list(as_json: JsonFlag = False) -> None:
 
 
 @collectors_app.command("add")
-def collectors_add(name: str) -> None:
+def collectors_add(
+    name: str,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="CloudEvent source (shell glob) the token may send; repeatable. None: any.",
+        ),
+    ] = None,
+) -> None:
     """Create a collector's bearer token; it is printed once and stored only as a hash."""
     try:
-        token = CollectorTokens(_config().home).add(name)
+        token = CollectorTokens(_config().home).add(name, source or ())
     except ValueError as exc:
         raise VestigeError(str(exc)) from None
     print(token)
 
 
 @collectors_app.command("list")
-def collectors_list() -> None:
-    for name in CollectorTokens(_config().home).names():
-        print(name)
+def collectors_list(as_json: JsonFlag = False) -> None:
+    """Collectors and the CloudEvent sources each may send (``*`` when unbound)."""
+    bindings = CollectorTokens(_config().home).bindings()
+    if as_json:
+        _print_json({"collectors": [{"name": n, "sources": s} for n, s in bindings.items()]})
+        return
+    for name, sources in bindings.items():
+        print(f"{name}\t{' '.join(sources) if sources else '*'}")
 
 
 def _secret(path: Path | None, variable: str) -> bytes | None:
