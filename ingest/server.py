@@ -166,7 +166,8 @@ def create_app(pipeline: Pipeline, tokens: CollectorTokens, config: ServeConfig)
         else:
             named = tokens.collector_of(_bearer(request) or request.query_params.get("token"))
             if named is None:
-                await reject(request, "jira", route, 401, "missing or unknown collector token", body)
+                reason = "missing or unknown collector token"
+                await reject(request, "jira", route, 401, reason, body)
             collector = named
         return await deliver(request, "jira", route, body, collector)
 

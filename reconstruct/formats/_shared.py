@@ -13,14 +13,16 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from reconstruct.model import Finding, Report
+from reconstruct.model import Disregarded, Finding, Report
 
 __all__ = [
     "COLUMNS",
+    "DISREGARDED_HEADINGS",
     "TIMELINE_HEADINGS",
     "EventRecord",
     "citations",
     "clean",
+    "disregarded_cells",
     "encode",
     "esc",
     "event_records",
@@ -171,3 +173,16 @@ def microseconds(moment: datetime) -> int:
 TIMELINE_HEADINGS: Final = (
     "Seq", "Time", "Source", "Actor", "Action", "Target", "Outcome", "Risk", "Why", "Findings",
 )  # fmt: skip
+
+
+# The table of approvals and revocations the rules set aside (Markdown and HTML).
+DISREGARDED_HEADINGS: Final = (
+    "Seq", "Kind", "Reason", "Claimed at", "Received at", "Against", "Explanation",
+)  # fmt: skip
+
+
+def disregarded_cells(item: Disregarded) -> tuple[object, ...]:
+    """One row of that table, unescaped (None shows as a dash)."""
+    received = item.received_at or "unknown (no receipt)"
+    return (item.seq, item.kind, item.reason.replace("_", " "), item.claimed_at, received,
+            item.against, item.explanation)  # fmt: skip

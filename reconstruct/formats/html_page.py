@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from typing import ClassVar, Final
 
 from reconstruct.formats._shared import (
+    DISREGARDED_HEADINGS,
     TIMELINE_HEADINGS,
     citations,
+    disregarded_cells,
     encode,
     esc,
     sorted_findings,
@@ -113,6 +115,18 @@ def _section(report: Report, index: int, level: int) -> str:
         )
     else:
         out.append('<p class="note">No gaps found.</p>')
+
+    if report.disregarded:
+        out.append(f"<{h2}>Set aside: late or unsigned ({len(report.disregarded)})</{h2}>")
+        out.append(
+            _table(
+                DISREGARDED_HEADINGS,
+                (
+                    "<tr>" + _cells(esc(c) for c in disregarded_cells(d)) + "</tr>"
+                    for d in report.disregarded
+                ),
+            )  # fmt: skip
+        )
 
     anchors, task, window = report.anchors, report.anchors.task_record, report.window
     record = (

@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from typing import ClassVar, Final
 
 from reconstruct.formats._shared import (
+    DISREGARDED_HEADINGS,
     TIMELINE_HEADINGS,
     citations,
+    disregarded_cells,
     encode,
     show_controls,
     sorted_findings,
@@ -80,6 +82,14 @@ def _report(report: Report, level: int) -> list[str]:
     else:
         lines.append("No gaps found.")
     lines.append("")
+
+    if report.disregarded:
+        lines += [f"{h}# Set aside: late or unsigned ({len(report.disregarded)})", ""]
+        lines += _table(
+            DISREGARDED_HEADINGS,
+            ([escape(cell) for cell in disregarded_cells(d)] for d in report.disregarded),
+        )
+        lines.append("")
 
     anchors = report.anchors
     task = anchors.task_record
