@@ -10,12 +10,13 @@ from ledger.ledger import (
     DEFAULT_BATCH,
     AppendResult,
     ConsistencyProof,
+    ErasureResult,
     InclusionProof,
     Ledger,
     Record,
 )
 from ledger.note import Signer, Verifier
-from ledger.proofs import verify_inclusion_proof
+from ledger.proofs import ProofCheck, verify_inclusion_proof
 from ledger.store import Store
 from ledger.verify import VerifyResult
 
@@ -24,8 +25,10 @@ __all__ = [
     "AppendResult",
     "Checkpoint",
     "ConsistencyProof",
+    "ErasureResult",
     "InclusionProof",
     "InputError",
+    "ProofCheck",
     "IntegrityError",
     "Ledger",
     "Record",
