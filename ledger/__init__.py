@@ -5,6 +5,7 @@ Public surface for the CLI, ingest, reconstruction and the dashboard.
 
 from ledger.canonical import canonicalize, parse_json_object
 from ledger.checkpoint import Checkpoint
+from ledger.erasure import Erasure, Tombstone, parse_erasure
 from ledger.errors import InputError, IntegrityError, VestigeError
 from ledger.ledger import (
     DEFAULT_BATCH,
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_BATCH",
     "AppendResult",
     "Checkpoint",
+    "Erasure",
     "ConsistencyProof",
     "ErasureResult",
     "InclusionProof",
@@ -34,10 +36,12 @@ __all__ = [
     "Record",
     "Signer",
     "Store",
+    "Tombstone",
     "Verifier",
     "VerifyResult",
     "VestigeError",
     "canonicalize",
+    "parse_erasure",
     "parse_json_object",
     "verify_inclusion_proof",
 ]

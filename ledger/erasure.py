@@ -89,9 +89,7 @@ class Tombstone:
         """The tombstone in ``canonical``; :class:`InputError` unless it is exactly one."""
         body = _member(canonical, TOMBSTONE_MEMBER, "tombstone")
         try:
-            found = cls(
-                _int(body["seq"]), _int(body["erasure_seq"]), _hex(body["removed_sha256"])
-            )
+            found = cls(_int(body["seq"]), _int(body["erasure_seq"]), _hex(body["removed_sha256"]))
         except KeyError as exc:
             raise InputError(f"tombstone has no {exc}") from None
         if found.encode() != canonical:

@@ -22,7 +22,6 @@ from pathlib import Path
 from ledger import merkle
 from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint
-from ledger.errors import InputError, IntegrityError, VestigeError
 from ledger.erasure import (
     ERASURE_PREFIX,
     RESERVED_MEMBERS,
@@ -31,6 +30,7 @@ from ledger.erasure import (
     erasure_entry,
     parse_erasure,
 )
+from ledger.errors import InputError, IntegrityError, VestigeError
 from ledger.keys import KeyRing, rotation_entry
 from ledger.note import Signer, Verifier, sign_note
 from ledger.store import Reader, Store, StoredCheckpoint, Writer, is_unique_violation
@@ -383,20 +383,22 @@ class Ledger:
                 )
         return proofs
 
-    def _erasure_of(self, r: Reader, seq: int, tombstone: bytes, size: int) -> dict[str, object]:
+    def _erasure_of(
+        self, r: Reader, seq: int, tombstone: bytes, size: int
+    ) -> dict[str, object] | None:
         """What an inclusion proof says of an erased entry: the erasure's facts, and the
-        erasure entry with its own path when it is in the same tree."""
+        erasure entry with its own path when it is in the same tree. None when no valid
+        erasure entry covers it (``verify`` fails there; the proof then fails to check)."""
         try:
             erasure_seq = Tombstone.parse(tombstone).erasure_seq
             stored = r.entry(erasure_seq)
             if stored is None:
-                raise InputError(f"its erasure entry {erasure_seq} is missing")
-            keys = self.keys.verifiers()
-            erasure = parse_erasure(stored.canonical, self.origin, keys)
-        except InputError as exc:
-            raise IntegrityError(
-                seq, f"entry is erased without a valid erasure entry: {exc}"
-            ) from None
+                return None
+            erasure = parse_erasure(stored.canonical, self.origin, self.keys.verifiers())
+        except InputError:
+            return None
+        if erasure.seq != seq:
+            return None
         facts: dict[str, object] = {"erasure_seq": erasure_seq, **erasure.facts()}
         if erasure_seq < size:
             path = _range_hashes(r, merkle.inclusion_ranges(erasure_seq, size))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -33,13 +32,13 @@ from ledger import (
 from ledger.erasure import ERASURE_MEMBER, RESERVED_MEMBERS, Tombstone, erasure_entry
 from ledger.ledger import key_name
 from ledger.tables import APPEND_ONLY_TABLES
-from tests.ledger.test_tamper import (  # noqa: F401  # `built` is a fixture
+from tests.ledger import test_tamper
+from tests.ledger.test_tamper import (
     BATCHES,
     ORIGIN,
     SIZE,
     Built,
     Db,
-    built,
     event,
     flip,
     rewrite_entry,
@@ -47,8 +46,9 @@ from tests.ledger.test_tamper import (  # noqa: F401  # `built` is a fixture
     verify_ok,
 )
 
+built = test_tamper.built  # the tamper matrix's ledger, as a fixture here too
 K = 57  # the entry erased
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLESECRETKEY"
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLESECRETKEY"  # noqa: S105  # a test value
 
 
 def canonical_at(b: Built, seq: int) -> bytes:
@@ -243,7 +243,9 @@ def test_tombstone_without_erasure_entry_fails_at_its_seq(built: Built) -> None:
 
 def test_tombstone_with_guards_dropped_fails_at_its_seq(built: Built) -> None:
     with tampering(built.url) as db:
-        db.rows("UPDATE ledger_entry SET canonical = ? WHERE seq = ?", [b'{"vestige_tombstone":1}', K])
+        db.rows(
+            "UPDATE ledger_entry SET canonical = ? WHERE seq = ?", [b'{"vestige_tombstone":1}', K]
+        )
     fails_at(built, K, "erased without a valid erasure entry")
 
 
