@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 from collections.abc import Callable
 
 import orjson
+import pandas as pd
 import pytest
 
 from ledger import Ledger, Tombstone
@@ -117,9 +119,13 @@ def test_every_format_shows_the_erased_entry(ledger: Ledger) -> None:
     report_of(ledger)
     erasure = ledger.erase(seq[20], REASON, "dpo@example.com")
     report = report_of(ledger)
+    frame = pd.read_parquet(io.BytesIO(FORMATS["parquet"].render([report])))
+    by_seq = {row["seq"]: row for row in frame.to_dict("records")}
+    assert by_seq[seq[20]]["erased_at"] == report.timeline[-1].erased.erased_at  # type: ignore[union-attr]
+    assert by_seq[seq[0]]["erased_at"] is None
     for name, fmt in FORMATS.items():
         if name == "parquet":
-            continue  # binary; it has the same columns as csv
+            continue  # binary: read back above
         text = fmt.render([report]).decode()
         assert REASON in text and f"ledger entry {erasure.erasure_seq}" in text, name
     lines = [json.loads(line) for line in FORMATS["timesketch"].render([report]).splitlines()]
