@@ -122,7 +122,7 @@ def test_every_format_shows_the_erased_entry(ledger: Ledger) -> None:
     frame = pd.read_parquet(io.BytesIO(FORMATS["parquet"].render([report])))
     by_seq = {row["seq"]: row for row in frame.to_dict("records")}
     assert by_seq[seq[20]]["erased_at"] == report.timeline[-1].erased.erased_at  # type: ignore[union-attr]
-    assert by_seq[seq[0]]["erased_at"] is None
+    assert pd.isna(by_seq[seq[0]]["erased_at"])
     for name, fmt in FORMATS.items():
         if name == "parquet":
             continue  # binary: read back above
