@@ -22,8 +22,16 @@ from pathlib import Path
 from ledger import merkle
 from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint
+from ledger.erasure import (
+    ERASURE_PREFIX,
+    RESERVED_MEMBERS,
+    ROTATION_PREFIX,
+    Tombstone,
+    erasure_entry,
+    parse_erasure,
+)
 from ledger.errors import InputError, IntegrityError, VestigeError
-from ledger.keys import ROTATION_MEMBER, KeyRing, rotation_entry
+from ledger.keys import KeyRing, rotation_entry
 from ledger.note import Signer, Verifier, sign_note
 from ledger.store import Reader, Store, StoredCheckpoint, Writer, is_unique_violation
 from ledger.verify import Replay, VerifyResult, replay
@@ -31,6 +39,7 @@ from ledger.verify import Replay, VerifyResult, replay
 __all__ = [
     "AppendResult",
     "ConsistencyProof",
+    "ErasureResult",
     "InclusionProof",
     "Ledger",
     "Record",
@@ -56,8 +65,9 @@ class Record:
         cls, value: Mapping[str, object], canonical: bytes | None = None, key: str | None = None
     ) -> Record:
         """A user record. Without ``key``, identical content is one entry."""
-        if ROTATION_MEMBER in value:
-            raise InputError(f"the member {ROTATION_MEMBER!r} is reserved for key rotation")
+        for member in RESERVED_MEMBERS:
+            if member in value:
+                raise InputError(f"the member {member!r} is reserved for the ledger's own entries")
         if canonical is None:
             canonical = canonicalize(value)
         return cls.keyed(canonical, key)
@@ -80,16 +90,33 @@ class AppendResult:
 
 
 @dataclass(frozen=True)
+class ErasureResult:
+    seq: int  # the entry erased
+    erasure_seq: int  # the signed erasure entry
+    removed_sha256: str  # hex SHA-256 of the bytes removed
+    size: int  # the new head
+    flushed: bool  # False: a SQLite reader kept the write-ahead log from being emptied
+
+
+@dataclass(frozen=True)
 class InclusionProof:
+    """An entry's inclusion in a signed tree.
+
+    ``erased``: for an erased entry (``canonical`` is its tombstone), the erasure's
+    facts and, when the erasure entry is in the same tree, its bytes and path too
+    (``erasure``), so an offline check can verify who erased it and why.
+    """
+
     leaf_index: int
     tree_size: int
     leaf_hash: bytes
     canonical: bytes
     proof: list[bytes]
     checkpoint: str
+    erased: dict[str, object] | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        document: dict[str, object] = {
             "leaf_index": self.leaf_index,
             "tree_size": self.tree_size,
             "leaf_hash": _b64(self.leaf_hash),
@@ -97,6 +124,9 @@ class InclusionProof:
             "proof": [_b64(p) for p in self.proof],
             "checkpoint": self.checkpoint,
         }
+        if self.erased is not None:
+            document["erased"] = self.erased
+        return document
 
 
 @dataclass(frozen=True)
@@ -278,6 +308,40 @@ class Ledger:
         self.keys.forget_private(old.verifier)
         return new.verifier
 
+    def erase(self, seq: int, reason: str, requested_by: str) -> ErasureResult:
+        """Replace entry ``seq``'s bytes by a tombstone under a signed erasure entry.
+
+        One transaction: the erasure entry is appended at the head (and the new head
+        signed), then the entry's bytes are overwritten. Leaf and chain hashes, tree
+        nodes and checkpoints do not change, so every proof of position still holds.
+        """
+        reason, requested_by = reason.strip(), requested_by.strip()
+        if not reason:
+            raise InputError("an erasure needs a reason")
+        if not requested_by:
+            raise InputError("an erasure needs the name of who asked for it")
+        origin = self.origin
+        signer = self.keys.signer()
+        with self.store.writer() as w:
+            size = w.size()
+            entry = w.entry(seq) if 0 <= seq < size else None
+            if entry is None:
+                raise VestigeError(f"no entry {seq} to erase (the ledger has {size} entries)")
+            if Tombstone.holds(entry.canonical):
+                erased_by = Tombstone.parse(entry.canonical).erasure_seq
+                raise VestigeError(f"entry {seq} is already erased (by entry {erased_by})")
+            if entry.canonical.startswith((ROTATION_PREFIX, ERASURE_PREFIX)):
+                raise VestigeError(f"entry {seq} is the ledger's own record and cannot be erased")
+            canonical = erasure_entry(
+                origin, seq, entry.leaf_hash, entry.canonical, reason, requested_by, _now(), signer
+            )
+            head = self._write(w, origin, [Record.keyed(canonical)], [signer])
+            tombstone = Tombstone(seq, size, hashlib.sha256(entry.canonical).hexdigest())
+            w.erase_canonical(seq, tombstone.encode())
+        self._witness(origin, head)
+        flushed = self.store.flush_erased()
+        return ErasureResult(seq, size, tombstone.removed_sha256, head.size, flushed)
+
     # -- proofs -------------------------------------------------------------
 
     def prove_inclusion(self, seq: int, size: int | None = None) -> InclusionProof:
@@ -311,10 +375,40 @@ class Ledger:
                 if entry is None:
                     raise IntegrityError(seq, "entry is missing from the store")
                 path = _range_hashes(r, merkle.inclusion_ranges(seq, size))
+                erased = None
+                if Tombstone.holds(entry.canonical):
+                    erased = self._erasure_of(r, seq, entry.canonical, size)
                 proofs[seq] = InclusionProof(
-                    seq, size, entry.leaf_hash, entry.canonical, path, note
+                    seq, size, entry.leaf_hash, entry.canonical, path, note, erased
                 )
         return proofs
+
+    def _erasure_of(
+        self, r: Reader, seq: int, tombstone: bytes, size: int
+    ) -> dict[str, object] | None:
+        """What an inclusion proof says of an erased entry: the erasure's facts, and the
+        erasure entry with its own path when it is in the same tree. None when no valid
+        erasure entry covers it (``verify`` fails there; the proof then fails to check)."""
+        try:
+            erasure_seq = Tombstone.parse(tombstone).erasure_seq
+            stored = r.entry(erasure_seq)
+            if stored is None:
+                return None
+            erasure = parse_erasure(stored.canonical, self.origin, self.keys.verifiers())
+        except InputError:
+            return None
+        if erasure.seq != seq:
+            return None
+        facts: dict[str, object] = {"erasure_seq": erasure_seq, **erasure.facts()}
+        if erasure_seq < size:
+            path = _range_hashes(r, merkle.inclusion_ranges(erasure_seq, size))
+            facts["erasure"] = {
+                "leaf_index": erasure_seq,
+                "leaf_hash": _b64(stored.leaf_hash),
+                "canonical": _b64(stored.canonical),
+                "proof": [_b64(p) for p in path],
+            }
+        return facts
 
     def prove_consistency(self, old_size: int, new_size: int) -> ConsistencyProof:
         self._require_store()
@@ -371,6 +465,7 @@ class Ledger:
                     anchors=trusted,
                     entries=r.stream_entries(),
                     checkpoints=r.checkpoints(),
+                    canonical_at=lambda seq: None if (e := r.entry(seq)) is None else e.canonical,
                     external=notes,
                     progress=progress,
                 )

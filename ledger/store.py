@@ -24,6 +24,7 @@ from sqlalchemy import event
 from sqlmodel import SQLModel
 
 from ledger import merkle
+from ledger.erasure import TOMBSTONE_PREFIX
 from ledger.tables import APPEND_ONLY_TABLES, CheckpointRow, EntryRow, MetaRow
 
 __all__ = ["Entry", "Store", "StoredCheckpoint"]
@@ -50,23 +51,46 @@ class StoredCheckpoint:
     created_at: str
 
 
+# Our policy: the ledger tables are append-only at the database level, so even a
+# writer with table privileges cannot rewrite history unnoticed without first
+# dropping these triggers (which needs the table owner). The one UPDATE allowed is
+# an erasure's: an entry's canonical bytes, not yet a tombstone, replaced by one,
+# every other column unchanged (verify then demands a signed erasure entry for it).
+_REFUSED = "the ledger is append-only"
+_ENTRY = EntryRow.__tablename__
+_KEPT_COLUMNS = [c.name for c in SQLModel.metadata.tables[_ENTRY].columns if c.name != "canonical"]
+_TOMBSTONE_SQL = "'" + TOMBSTONE_PREFIX.decode() + "'"  # plain ASCII, no quote inside
+
+
 def _pg_guard_sql() -> list[str]:
-    # Our policy: the ledger tables are append-only at the database level, so
-    # even a writer with table privileges cannot rewrite history unnoticed
-    # without first dropping these triggers (which needs the table owner).
+    prefix = f"convert_to({_TOMBSTONE_SQL}, 'UTF8')"
+    head = f"substring(%s.canonical from 1 for {len(TOMBSTONE_PREFIX)})"
     sql = [
-        """CREATE OR REPLACE FUNCTION vestige_refuse_change() RETURNS trigger
+        f"""CREATE OR REPLACE FUNCTION vestige_refuse_change() RETURNS trigger
            LANGUAGE plpgsql AS $$
            BEGIN
-             RAISE EXCEPTION 'vestige: % on % refused: the ledger is append-only',
+             RAISE EXCEPTION 'vestige: % on % refused: {_REFUSED}',
                TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
-           END $$"""
+           END $$""",
+        f"""CREATE OR REPLACE FUNCTION vestige_refuse_entry_change() RETURNS trigger
+           LANGUAGE plpgsql AS $$
+           BEGIN
+             IF TG_OP = 'UPDATE'
+                AND {head % "NEW"} = {prefix}
+                AND {head % "OLD"} IS DISTINCT FROM {prefix}
+                AND (to_jsonb(NEW) - 'canonical') = (to_jsonb(OLD) - 'canonical') THEN
+               RETURN NEW;
+             END IF;
+             RAISE EXCEPTION 'vestige: % on % refused: {_REFUSED}',
+               TG_OP, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+           END $$""",
     ]
     for table in APPEND_ONLY_TABLES:
+        refuse = "vestige_refuse_entry_change" if table == _ENTRY else "vestige_refuse_change"
         sql += [
             f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION vestige_refuse_change()",
+            f"FOR EACH ROW EXECUTE FUNCTION {refuse}()",
             f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
             f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION vestige_refuse_change()",
@@ -74,14 +98,27 @@ def _pg_guard_sql() -> list[str]:
     return sql
 
 
+def _sqlite_erasure_only() -> str:
+    """The WHEN clause refusing every UPDATE of an entry but an erasure's."""
+    prefix = f"CAST({_TOMBSTONE_SQL} AS BLOB)"
+    head = f"substr(CAST(%s.canonical AS BLOB), 1, {len(TOMBSTONE_PREFIX)})"
+    kept = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in _KEPT_COLUMNS)
+    return f"WHEN NOT ({head % 'NEW'} = {prefix} AND {head % 'OLD'} IS NOT {prefix} AND {kept}) "
+
+
 def _sqlite_guard_sql() -> list[str]:
-    return [
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-        f"BEGIN SELECT RAISE(ABORT, 'vestige: {op} on {table} refused: "
-        "the ledger is append-only'); END"
-        for table in APPEND_ONLY_TABLES
-        for op in ("UPDATE", "DELETE")
-    ]
+    sql = []
+    for table in APPEND_ONLY_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            name = f"{table}_no_{op.lower()}"
+            when = _sqlite_erasure_only() if (table, op) == (_ENTRY, "UPDATE") else ""
+            sql += [
+                # Dropped and made again, so an older store gets the current guards.
+                f"DROP TRIGGER IF EXISTS {name}",
+                f"CREATE TRIGGER {name} BEFORE {op} ON {table} {when}"
+                f"BEGIN SELECT RAISE(ABORT, 'vestige: {op} on {table} refused: {_REFUSED}'); END",
+            ]
+    return sql
 
 
 class Store:
@@ -148,6 +185,18 @@ class Store:
                 conn.rollback()
                 raise
             conn.commit()
+
+    def flush_erased(self) -> bool:
+        """After an erasure, push it out of SQLite's write-ahead log and empty the log, so
+        no older copy of a page holding the removed bytes remains in it. False if a
+        reader kept the log from being emptied (run it again later). PostgreSQL keeps
+        dead row versions until VACUUM, and its WAL and backups hold what they held:
+        the operator's to purge (README, "Erasure")."""
+        if self.path is None:
+            return True
+        with self._connection() as conn:
+            busy = conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return not busy
 
     def exists(self) -> bool:
         if self.path is not None and not self.path.exists():
@@ -366,6 +415,18 @@ class Writer(Reader):
             self._store._sql(f"INSERT INTO {MetaRow.__tablename__} (name, value) VALUES (?, ?)"),
             (name, value),
         )
+
+    def erase_canonical(self, seq: int, tombstone: bytes) -> None:
+        """Overwrite entry ``seq``'s bytes by its tombstone: the one UPDATE the guards allow."""
+        lite = not self._store.is_postgres
+        if lite:
+            # Zero the removed bytes in the file instead of leaving them in a freed cell.
+            self._cur.execute("PRAGMA secure_delete = ON")
+        self._cur.execute(
+            self._store._sql(f"UPDATE {_ENTRY} SET canonical = ? WHERE seq = ?"), (tombstone, seq)
+        )
+        if lite:
+            self._cur.execute("PRAGMA secure_delete = OFF")
 
     def _insert(self, table: str, columns: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:

@@ -76,6 +76,11 @@ class Catalog:
         with self.store.reader(snapshot=False) as reader:
             return reader.canonicals(sorted(set(seqs)))
 
+    def leaves(self, seqs: Iterable[int]) -> dict[int, bytes]:
+        """Stored leaf hashes of the given entries."""
+        with self.store.reader(snapshot=False) as reader:
+            return {seq: entry.leaf_hash for seq in seqs if (entry := reader.entry(seq))}
+
     def latest(self, source: str, after: str, until: str) -> tuple[int, str] | None:
         """The last event of ``source`` in (after, until], or None: one index seek."""
         return self._one_event(source, after, until, descending=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from reconstruct.model import ErasedMark
+
 __all__ = [
     "SYSTEM_OF_SOURCE",
     "WORKLOADS",
@@ -213,13 +215,15 @@ class Evidence:
 
     ``events`` are the linked events in time order; ``context`` are events of the
     workspace's sources around its window, from any workspace (collector silence);
-    ``broken`` are seqs whose entry failed verification (their ``doc`` is empty).
+    ``broken`` are seqs whose entry failed verification (their ``doc`` is empty);
+    ``erased`` are linked entries whose bytes a valid erasure entry removed.
     """
 
     workspace: str
     events: tuple[LinkedEvent, ...]
     context: tuple[LinkedEvent, ...] = ()
     broken: frozenset[int] = frozenset()
+    erased: Mapping[int, ErasedMark] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -228,6 +232,7 @@ class Evidence:
         events: Iterable[LinkedEvent],
         context: Iterable[LinkedEvent] = (),
         broken: Iterable[int] = (),
+        erased: Mapping[int, ErasedMark] | None = None,
     ) -> Evidence:
         ordered = sorted(events, key=lambda e: (e.time, e.seq))
         return cls(
@@ -235,6 +240,7 @@ class Evidence:
             tuple(ordered),
             tuple(sorted(context, key=lambda e: e.seq)),
             frozenset(broken),
+            dict(sorted((erased or {}).items())),
         )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "Disregarded",
     "EvidenceEntry",
     "EvidenceBundle",
+    "ErasedMark",
     "Finding",
     "Report",
     "ReportSignature",
@@ -112,11 +113,25 @@ class Anchors(_Frozen):
     task_record: TaskRecordAnchor
 
 
+class ErasedMark(_Frozen):
+    """An entry whose bytes were erased, as its signed erasure entry states."""
+
+    erasure_seq: int
+    erased_at: str
+    requested_by: str
+    reason: str
+    removed_sha256: str  # hex SHA-256 of the bytes removed
+
+
 class TimelineRow(_Frozen):
-    """One event of the timeline, as the report shows it."""
+    """One event of the timeline, as the report shows it.
+
+    An erased entry is a row too, never left out: its time, actor and target went
+    with its bytes, so ``time`` is None and ``erased`` says who erased it and why.
+    """
 
     seq: int
-    time: str
+    time: str | None
     source: str
     actor: str | None
     action: str
@@ -125,6 +140,7 @@ class TimelineRow(_Frozen):
     risk: list[str]
     why: list[str]  # how the event was linked to the workspace
     received_at: str | None = None  # when the ledger received it (None: before receipts)
+    erased: ErasedMark | None = None
 
 
 class CredentialSpan(_Frozen):

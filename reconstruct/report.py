@@ -19,16 +19,18 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from ledger import InputError, Ledger, Signer, Verifier, canonicalize, merkle
+from ledger import InputError, Ledger, Signer, Tombstone, Verifier, canonicalize, merkle
 from ledger.checkpoint import Checkpoint
 from ledger.note import open_note
 from reconstruct.catalog import Catalog, parse_event
 from reconstruct.correlate import link
+from reconstruct.erased import erased_marks, erasure_seqs
 from reconstruct.evidence import Evidence, Facts, LinkedEvent, facts, parse_time
 from reconstruct.model import (
     Anchors,
     CredentialSpan,
     Disregarded,
+    ErasedMark,
     EvidenceBundle,
     EvidenceEntry,
     Finding,
@@ -87,6 +89,25 @@ def _row(event: LinkedEvent) -> TimelineRow:
     )
 
 
+def _erased_row(seq: int, mark: ErasedMark) -> TimelineRow:
+    """An erased entry's row: shown, never dropped; what it recorded went with its bytes."""
+    return TimelineRow(
+        seq=seq,
+        time=None,
+        source="ledger",
+        actor=None,
+        action="erased",
+        target=None,
+        outcome="erased",
+        risk=[],
+        why=[
+            f"bytes erased by ledger entry {mark.erasure_seq} at {mark.erased_at}, "
+            f"requested by {mark.requested_by}: {mark.reason}"
+        ],
+        erased=mark,
+    )
+
+
 def _anchors(f: Facts) -> Anchors:
     task = f.task
     if task is None:
@@ -135,7 +156,8 @@ def assess(evidence: Evidence, policy: Policy) -> Assessment:
             destroyed=derived.destroyed is not None,
         ),
         anchors=_anchors(derived),
-        timeline=[_row(e) for e in evidence.events],
+        timeline=[_row(e) for e in evidence.events]
+        + [_erased_row(seq, mark) for seq, mark in evidence.erased.items()],
         credentials=spans,
         findings=findings,
         disregarded=disregarded(derived, evidence, policy),
@@ -154,7 +176,14 @@ def assess_workspace(workspace: str, catalog: Catalog, policy: Policy) -> Assess
         doc = parse_event(canonical)
         if doc is not None:
             around.append(LinkedEvent(seq, doc))
-    return assess(Evidence.of(workspace, linked, around, unreadable), policy)
+    bytes_of = catalog.canonicals(unreadable)
+    bytes_of |= catalog.canonicals(erasure_seqs(bytes_of))
+    leaves = catalog.leaves(seq for seq in unreadable if Tombstone.holds(bytes_of.get(seq, b"")))
+    stones = {seq: (bytes_of[seq], leaf) for seq, leaf in leaves.items()}
+    erased = erased_marks(stones, bytes_of, None, None)
+    return assess(
+        Evidence.of(workspace, linked, around, unreadable - erased.keys(), erased), policy
+    )
 
 
 # -- building -------------------------------------------------------------------------
@@ -217,10 +246,23 @@ def _proves(
     seq: int, size: int, canonical: bytes, leaf: bytes, path: Sequence[bytes], root: bytes
 ) -> bool:
     """Whether the bytes hash to the leaf and the path places it at ``seq`` under ``root``:
-    the same test when the report is built and when it is verified."""
-    return merkle.leaf_hash(canonical) == leaf and merkle.verify_inclusion(
-        seq, size, leaf, path, root
-    )
+    the same test when the report is built and when it is verified. An erased entry's
+    tombstone cannot be hashed: only its leaf hash is placed (``erased_marks`` then
+    demands its signed erasure entry)."""
+    return (
+        Tombstone.holds(canonical) or merkle.leaf_hash(canonical) == leaf
+    ) and merkle.verify_inclusion(seq, size, leaf, path, root)
+
+
+def _erased(
+    candidates: dict[int, tuple[bytes, bytes]],
+    entries: dict[int, bytes],
+    origin: str,
+    keys: Sequence[Verifier],
+) -> dict[int, ErasedMark]:
+    """The proved tombstones among ``candidates`` that a proved erasure entry covers."""
+    stones = {seq: pair for seq, pair in candidates.items() if Tombstone.holds(pair[0])}
+    return erased_marks(stones, entries, origin, keys)
 
 
 def build_report(
@@ -234,7 +276,10 @@ def build_report(
     """Reconstruct ``workspace`` as of the catalogue's tree size, proving every entry cited."""
     linked, unreadable, context = gather(workspace, catalog, policy)
     seqs = {e.seq for e in linked}
-    proofs = ledger.prove_inclusions(sorted(seqs | unreadable | set(context)), catalog.size)
+    # Erased entries are cited with the signed erasure entries that name them.
+    erasures = {s for s in erasure_seqs(catalog.canonicals(unreadable)) if s < catalog.size}
+    cited = seqs | unreadable | set(context) | erasures
+    proofs = ledger.prove_inclusions(sorted(cited), catalog.size)
     note = next(iter(proofs.values())).checkpoint if proofs else ""
     checkpoint = Checkpoint.claimed_by(note) if note else None
     proven = {
@@ -243,12 +288,24 @@ def build_report(
         if checkpoint
         and _proves(seq, p.tree_size, p.canonical, p.leaf_hash, p.proof, checkpoint.root)
     }
-    broken = set(proofs) - proven
+    broken = (seqs | unreadable | set(context)) - proven
     # The rules see the entries exactly as proved: the bytes in the report.
     docs = {seq: parse_event(proofs[seq].canonical) for seq in proven}
     events = [LinkedEvent(e.seq, doc, e.why) for e in linked if (doc := docs.get(e.seq))]
     around = [LinkedEvent(seq, doc) for seq in context if (doc := docs.get(seq))]
-    evidence = Evidence.of(workspace, events, around, broken | (unreadable - broken))
+    erased = _erased(
+        {seq: (proofs[seq].canonical, proofs[seq].leaf_hash) for seq in proven & unreadable},
+        {seq: proofs[seq].canonical for seq in proven},
+        checkpoint.origin if checkpoint else "",
+        ledger.keys.verifiers(),
+    )
+    linked_broken = broken | (unreadable - broken)
+    evidence = Evidence.of(workspace, events, around, linked_broken - erased.keys(), erased)
+    # Cited: what the timeline and findings rest on, and the erasures that cover its erased
+    # entries (context without an event, or an erasure covering nothing here, would read
+    # as a broken entry offline).
+    supports = {mark.erasure_seq for mark in erased.values()}
+    shown = seqs | unreadable | {s for s in context if s in docs or s in broken} | supports
     result = assess(evidence, policy)
     report = Report(
         workspace=workspace,
@@ -266,6 +323,7 @@ def build_report(
                     proof=[_b64(h) for h in p.proof],
                 )
                 for seq, p in sorted(proofs.items())
+                if seq in shown
             ],
             context=[seq for seq in context if seq in docs],
         ),
@@ -324,11 +382,11 @@ def _check_signature(document: dict[str, Any], report: Report, keys: Sequence[Ve
 
 def _check_proofs(
     report: Report, keys: Sequence[Verifier]
-) -> tuple[dict[int, dict[str, Any]], set[int]]:
-    """The entries that prove out, parsed; and the seqs that do not."""
+) -> tuple[dict[int, dict[str, Any]], set[int], dict[int, ErasedMark]]:
+    """The entries that prove out, parsed; the seqs that do not; the erased entries."""
     bundle = report.evidence
     if not bundle.entries:
-        return {}, set()
+        return {}, set(), {}
     # Any given key will do: after a rotation the checkpoint may carry an older key's.
     text, valid = open_note(bundle.checkpoint, list(keys))
     if not valid:
@@ -340,18 +398,28 @@ def _check_proofs(
         )
     docs: dict[int, dict[str, Any]] = {}
     failed: set[int] = set()
+    proved: dict[int, tuple[bytes, bytes]] = {}
     for entry in bundle.entries:
         canonical = _decode(entry.canonical, f"entry {entry.seq}")
         leaf = _decode(entry.leaf_hash, f"leaf hash of entry {entry.seq}")
         path = [_decode(h, f"proof of entry {entry.seq}") for h in entry.proof]
+        if not _proves(entry.seq, checkpoint.size, canonical, leaf, path, checkpoint.root):
+            failed.add(entry.seq)
+            continue
+        proved[entry.seq] = (canonical, leaf)
         doc = parse_event(canonical)
-        if doc is None or not _proves(
-            entry.seq, checkpoint.size, canonical, leaf, path, checkpoint.root
-        ):
+        if doc is None:
             failed.add(entry.seq)
         else:
             docs[entry.seq] = doc
-    return docs, failed
+    timeline = {row.seq for row in report.timeline}
+    candidates = {seq: pair for seq, pair in proved.items() if seq in timeline}
+    erased = _erased(
+        candidates, {seq: pair[0] for seq, pair in proved.items()}, checkpoint.origin, keys
+    )
+    # An erasure entry a tombstone names is cited as its support, not as a broken event.
+    supports = {mark.erasure_seq for mark in erased.values()}
+    return docs, failed - erased.keys() - supports, erased
 
 
 def verify_report(data: bytes, keys: Sequence[Verifier]) -> Report:
@@ -376,7 +444,7 @@ def verify_report(data: bytes, keys: Sequence[Verifier]) -> Report:
     if data != canonicalize(document) + b"\n":
         raise ReportInvalid("the report is not in its canonical form (RFC 8785): it was edited")
     _check_signature(document, report, keys)
-    docs, failed = _check_proofs(report, keys)
+    docs, failed, erased = _check_proofs(report, keys)
     cited = {entry.seq for entry in report.evidence.entries}
     listed = [row.seq for row in report.timeline] + report.evidence.context
     missing = sorted(set(listed) - cited)
@@ -385,9 +453,11 @@ def verify_report(data: bytes, keys: Sequence[Verifier]) -> Report:
     why = {row.seq: tuple(row.why) for row in report.timeline}
     events = [LinkedEvent(seq, docs[seq], why[seq]) for seq in why if seq in docs]
     context = [LinkedEvent(seq, docs[seq]) for seq in report.evidence.context if seq in docs]
+    supports = {mark.erasure_seq for mark in erased.values()}
     unparsed = {row.seq for row in report.timeline} - docs.keys() - failed
+    broken = failed | unparsed | (cited - docs.keys())
     evidence = Evidence.of(
-        report.workspace, events, context, failed | unparsed | (cited - docs.keys())
+        report.workspace, events, context, broken - erased.keys() - supports, erased
     )
     result = assess(evidence, Policy.from_json(report.policy))
     _compare(report, result)

@@ -812,3 +812,38 @@ def test_commands_before_init(tmp_path: Path, args: list[str], home_exists: bool
     assert run.out == ""
     assert run.err.startswith("error: ")
     assert "vestige init" in " ".join(run.err.split())  # the hint, however the line wraps
+
+
+# -- erase -----------------------------------------------------------------------------------
+
+
+def test_erase_end_to_end(home: Home, tmp_path: Path) -> None:
+    secret = b"AKIAIOSFODNN7EXAMPLE-wJalrXUtnFEMI"
+    lines = [b'{"n": 0}', b'{"n": 1, "leaked": "' + secret + b'"}', b'{"n": 2}']
+    ok(vestige(home.path, "append", str(write_lines(tmp_path / "in.jsonl", lines))))
+    refused = vestige(home.path, "erase", "1", "--reason", " ")
+    assert "reason" in one_line_error(refused)
+    erased = ok(vestige(home.path, "erase", "1", "--reason", "leaked key", "--json")).json()
+    removed = hashlib.sha256(jcs(lines[1])).hexdigest()
+    assert erased == {"seq": 1, "erasure_seq": 3, "removed_sha256": removed, "size": 4,
+                      "flushed": True}  # fmt: skip
+    assert secret not in (home.path / "ledger.db").read_bytes()
+    again = vestige(home.path, "erase", "1", "--reason", "again")
+    assert "already erased" in one_line_error(again)
+    verified = ok(vestige(home.path, "verify", "--json")).json()
+    assert (verified["ok"], verified["size"], verified["erased"]) == (True, 4, 1)
+    assert "(1 erased)" in ok(vestige(home.path, "verify")).out
+    proof = ok(vestige(home.path, "prove", "inclusion", "1", "--json")).json()
+    assert unb64(proof["leaf_hash"]) == leaf_hash(jcs(lines[1]))  # the leaf hash stays
+    erasure = json.loads(unb64(proof["erased"]["erasure"]["canonical"]))["vestige_erasure"]
+    user = erasure["requested_by"]
+    assert user and (erasure["reason"], erasure["seq"]) == ("leaked key", 1)
+    path = tmp_path / "proof1.json"
+    path.write_text(json.dumps(proof))
+    checked = ok(vestige(home.path, "verify-proof", str(path), "--key", home.key, "--json"))
+    assert checked.json()["erased"] == {
+        "erasure_seq": 3, "verified": True, "seq": 1, "removed_sha256": removed,
+        "reason": "leaked key", "requested_by": user, "erased_at": erasure["erased_at"],
+    }  # fmt: skip
+    plain = ok(vestige(home.path, "verify-proof", str(path), "--key", home.key)).out
+    assert "ERASED by entry 3" in plain and "'leaked key'" in plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import getpass
 import json
 import sqlite3
 import sys
@@ -224,10 +225,12 @@ def verify(
                 "root": root,
                 "checkpoints": result.checkpoints,
                 "keys": [v.encode() for v in result.keys],
+                "erased": result.erased,
             }  # fmt: skip
         )
     else:
-        print(f"ok: {result.size} entries, {result.checkpoints} checkpoints verified; root {root}")
+        print(f"ok: {result.size} entries ({result.erased} erased), "
+              f"{result.checkpoints} checkpoints verified; root {root}")  # fmt: skip
 
 
 def _read_text(path: Path) -> str:
@@ -275,14 +278,52 @@ def verify_proof(
     except json.JSONDecodeError as exc:
         raise VestigeError(f"{file} is not JSON: {exc}") from None
     try:
-        cp = verify_inclusion_proof(document, Verifier.parse(key))
+        checked = verify_inclusion_proof(document, Verifier.parse(key))
     except VestigeError as exc:
         verification_failed(exc, as_json)
+    cp, tombstone, erasure = checked.checkpoint, checked.tombstone, checked.erasure
     if as_json:
-        _print_json({"ok": True, "leaf_index": document["leaf_index"], "tree_size": cp.size,
-                     "origin": cp.origin})  # fmt: skip
+        checked_json: dict[str, object] = {"ok": True, "leaf_index": document["leaf_index"],
+                                           "tree_size": cp.size, "origin": cp.origin}  # fmt: skip
+        if tombstone is not None:  # present only for an erased entry
+            checked_json["erased"] = {"erasure_seq": tombstone.erasure_seq,
+                                      "verified": erasure is not None,
+                                      **(erasure.facts() if erasure else {})}  # fmt: skip
+        _print_json(checked_json)
+        return
+    print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
+    if tombstone is None:
+        return
+    how = (
+        "which is not in this tree"
+        if erasure is None
+        else f"at {erasure.erased_at}, requested by {erasure.requested_by!r}: {erasure.reason!r}"
+    )
+    print(f"ERASED by entry {tombstone.erasure_seq} ({how}); only its leaf hash is proved, "
+          "its bytes are gone", flush=True)  # fmt: skip
+
+
+@app.command()
+def erase(
+    seq: Annotated[int, typer.Argument(help="The entry whose bytes to remove.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the signed erasure entry).")],
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asked for it [default: the OS user].")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Replace entry SEQ's bytes by a tombstone under a signed erasure entry; proofs stay."""
+    result = _ledger().erase(seq, reason, requested_by or getpass.getuser())
+    if as_json:
+        _print_json({"seq": result.seq, "erasure_seq": result.erasure_seq,
+                     "removed_sha256": result.removed_sha256, "size": result.size,
+                     "flushed": result.flushed})  # fmt: skip
     else:
-        print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
+        print(f"erased entry {result.seq} by erasure entry {result.erasure_seq} "
+              f"(removed sha256 {result.removed_sha256}); size {result.size}")  # fmt: skip
+    if not result.flushed:
+        err.print("note: a reader kept SQLite's write-ahead log busy; the removed bytes may "
+                  "linger in it until its next checkpoint")  # fmt: skip
 
 
 from vestige import cli_ingest, cli_reconstruct  # noqa: E402, F401  # register their commands

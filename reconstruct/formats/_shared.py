@@ -50,7 +50,7 @@ class EventRecord:
 
     workspace: str
     seq: int
-    time: str
+    time: str | None  # None: the entry was erased, and its time with it
     source: str
     actor: str | None
     action: str
@@ -59,6 +59,7 @@ class EventRecord:
     risk: list[str]
     why: list[str]
     finding_codes: list[str]
+    erased_at: str | None  # when the entry's bytes were erased, if they were
 
 
 # Columns of the tabular formats (csv, parquet), in order: the record's fields.
@@ -128,7 +129,7 @@ def event_records(reports: Sequence[Report]) -> list[EventRecord]:
             EventRecord(
                 workspace=workspace,
                 seq=row.seq,
-                time=clean(row.time),
+                time=None if row.time is None else clean(row.time),
                 source=clean(row.source),
                 actor=None if row.actor is None else clean(row.actor),
                 action=clean(row.action),
@@ -137,6 +138,7 @@ def event_records(reports: Sequence[Report]) -> list[EventRecord]:
                 risk=[clean(item) for item in row.risk],
                 why=[clean(item) for item in row.why],
                 finding_codes=cited.get(row.seq, []),
+                erased_at=None if row.erased is None else clean(row.erased.erased_at),
             )
             for row in report.timeline
         )

@@ -43,6 +43,7 @@ def _row(event: EventRecord) -> dict[str, object]:
         "risk": neutralize(";".join(event.risk)),
         "why": neutralize("; ".join(event.why)),
         "finding_codes": neutralize(";".join(event.finding_codes)),
+        "erased_at": neutralize(event.erased_at),
     }
 
 

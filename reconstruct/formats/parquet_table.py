@@ -35,6 +35,7 @@ SCHEMA: Final = pa.schema(
         ("risk", pa.list_(pa.string())),
         ("why", pa.list_(pa.string())),
         ("finding_codes", pa.list_(pa.string())),
+        ("erased_at", pa.string()),
     ]
 )
 

@@ -24,20 +24,26 @@ from reconstruct.model import Report
 __all__ = ["TIMESTAMP_DESC", "TimesketchFormat", "event_line"]
 
 TIMESTAMP_DESC: Final = "Event Time"
+ERASED_DESC: Final = "Erased Time"
 
 
 def event_line(event: EventRecord) -> dict[str, object]:
-    """The Timesketch event for one timeline event; InputError if its time is unreadable."""
-    moment = parse_time(event.time)
+    """The Timesketch event for one timeline event; InputError if its time is unreadable.
+
+    An erased entry has no time of its own: it stands at the time it was erased.
+    """
+    erased = event.time is None
+    stamp = event.erased_at if erased else event.time
+    moment = parse_time(stamp)
     if moment is None:
         # Timesketch refuses a line without a datetime; better to say which event.
-        raise InputError(f"timeline entry {event.seq}: time {event.time[:64]!r} is not ISO 8601")
+        raise InputError(f"timeline entry {event.seq}: time {(stamp or '')[:64]!r} is not ISO 8601")
     words = [event.actor or "(unattributed)", event.action, event.target or ""]
     return {
         "message": " ".join(word for word in words if word),
         "datetime": moment.isoformat(),
         "timestamp": microseconds(moment),
-        "timestamp_desc": TIMESTAMP_DESC,
+        "timestamp_desc": ERASED_DESC if erased else TIMESTAMP_DESC,
         "workspace": event.workspace,
         "seq": event.seq,
         "source": event.source,

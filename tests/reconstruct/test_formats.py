@@ -49,6 +49,7 @@ COLUMNS = [
     "risk",
     "why",
     "finding_codes",
+    "erased_at",  # empty unless the entry was erased
 ]
 
 
