@@ -68,7 +68,7 @@ def is_secret_name(name: str) -> bool:
 _PLACEHOLDER = re.compile(
     r"(?:HIDDEN_DUE_TO_SECURITY_REASONS|Value hidden due to security reasons\.?|\*+|x+|X+"
     r"|<[^<>]*>|\[?redacted\]?|true|false|null|none|nil|undefined"
-    r"|\$[A-Za-z_][A-Za-z0-9_]*|\$\{[^{}]*\}|\$?\{\{[^{}]*\}\}|%[A-Za-z_][A-Za-z0-9_]*%|)\Z",
+    r"|\$[A-Za-z_][A-Za-z0-9_]*|\$|\$\{.*|\{\{.*|%[A-Za-z_][A-Za-z0-9_]*%|)\Z",
     re.IGNORECASE,
 )
 _MARK = "[REDACTED:"
