@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from ingest.redact import Redactor, load_salt
 from ledger import canonicalize
+from tests.ingest.test_secret_corpus import POSITIVES as CORPUS
 from vestige.samples import cloudtrail_records
 
 INGEST_ASSETS = Path(__file__).resolve().parents[1] / "assets" / "ingest"
@@ -174,6 +175,7 @@ SHAPES = [
     "BEARER \t abcdefghijklmnopqrstu==",
     "aws_secret_access_key = " + SECRETS[4],
     "AWS_SECRET_ACCESS_KEY:" + SECRETS[4],
+    *[text for _, text, _ in CORPUS],  # every family of the corpus, in random surroundings
 ]
 ORDINARY_KEYS = ["eventName", "key", "tokenType", "secretId", "accessKeyId", "authorization.k8s.io"]
 _keys = st.one_of(
