@@ -15,7 +15,7 @@ import secrets
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -222,8 +222,8 @@ class Pipeline:
             raw=_RAW_SLOT,
         )
         head = canonicalize(doc)
-        needs_walk = self.redactor.needs_walk
-        if needs_walk(head) or needs_walk(raw_canonical):
+        # One prefilter call for both texts: each of its passes costs a call and a scan.
+        if self.redactor.needs_walk(b"\n".join((head, raw_canonical))):
             doc["raw"] = raw
             doc, findings = self.redactor.redact(doc)
             if findings:
@@ -256,15 +256,29 @@ class Pipeline:
                 stored = orjson.dumps(self.redactor.redact(value)[0])
             except (TypeError, RecursionError):
                 pass  # too deep to re-encode: the byte-level redaction stands
-        return Quarantined(
-            source=source,
-            origin=origin,
-            position=position,
-            reason=reason[:2000],
-            raw=stored,
-            raw_sha256=hashlib.sha256(raw).hexdigest(),
-            size=len(raw),
-            headers=orjson.dumps(dict(headers or {})).decode(),
+        return self._redacted(
+            Quarantined(
+                source=source,
+                origin=origin,
+                position=position,
+                reason=reason,
+                raw=stored,
+                raw_sha256=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+                headers=orjson.dumps(self.redactor.redact_headers(headers or {})).decode(),
+            )
+        )
+
+    def _redacted(self, row: Quarantined) -> Quarantined:
+        """Every text of a quarantine row that may echo its input (a parser's message, a
+        delivery id, a path) redacted; the reason is cut after redaction, so no cut can
+        leave a secret's head unrecognised."""
+        text = self.redactor.redact_text
+        return replace(
+            row,
+            origin=text(row.origin),
+            position=text(row.position),
+            reason=text(row.reason)[:2000],
         )
 
     def _take(self, name: str, frame: Frame, context: Context) -> _Item:
@@ -325,10 +339,10 @@ class Pipeline:
                     f"conflicts with ledger entry {seq}: same source and source_event_id "
                     f"{item.source_event_id!r}, different content"
                 )
-                rejects.append(
+                rejects.append(self._redacted(
                     Quarantined(item.source, item.origin, item.position, reason,
                                 item.record.canonical, item.raw_sha256, len(item.record.canonical))
-                )  # fmt: skip
+                ))  # fmt: skip
                 outcomes.append(Outcome(item.source, "quarantined", item.source_event_id, reason))
         if quarantine:
             self.store.quarantine(rejects)
