@@ -141,11 +141,31 @@ def _frame(position: str, value: Any, raw: bytes | None = None) -> Frame:
 
 
 def encode_for_quarantine(value: Any) -> bytes:
-    """JSON bytes of a decoded value whose original bytes are gone (a streamed element)."""
+    """JSON bytes of a decoded value whose original bytes are gone (a streamed element).
+
+    orjson encodes at most 255 levels although it decodes 1024: deeper parts are
+    replaced by a marker, so any decoded value can be kept as (valid JSON) evidence.
+    """
     try:
         return orjson.dumps(value)
-    except TypeError:  # nested beyond orjson's limit: keep what can be shown
-        return repr(value)[:_EXCERPT].encode("utf-8", "backslashreplace")
+    except TypeError:
+        return orjson.dumps(_clipped(value, _ENCODABLE_DEPTH))
+
+
+_ENCODABLE_DEPTH = 200
+_ELIDED = "(nested deeper than 200 levels: elided)"
+
+
+def _clipped(value: Any, depth: int) -> Any:
+    if isinstance(value, dict | list) and depth <= 0:
+        return _ELIDED
+    if isinstance(value, dict):
+        return {str(k): _clipped(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clipped(v, depth - 1) for v in value]
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)  # beyond what orjson encodes
+    return value if isinstance(value, str | int | float | bool | None) else repr(value)
 
 
 def _lines(head: bytes, rest: BinaryIO, limit: int) -> Iterator[Frame]:

@@ -26,6 +26,11 @@ from ingest import (
 from ingest.framing import DEFAULT_MAX_RECORD, input_files
 from ingest.model import KEY_KINDS
 from ingest.pipeline import RETRY_HEADER
+from ingest.rejections import (
+    DEFAULT_UNAUTH_BYTES,
+    DEFAULT_UNAUTH_RECORDS,
+    DEFAULT_WINDOW_SECONDS,
+)
 from ledger import Verifier, VestigeError
 from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
 
@@ -294,13 +299,25 @@ def collectors_list() -> None:
 
 
 def _secret(path: Path | None, variable: str) -> bytes | None:
+    """A webhook secret from a file or the environment, refused when blank.
+
+    HMAC with an empty key is a signature anyone can compute: a blank secret would
+    turn the check off while looking configured, so the collector does not start.
+    """
     if path is not None:
         try:
-            return path.read_bytes().strip()
+            value = path.read_bytes()
         except OSError as exc:
             raise VestigeError(f"cannot read {path}: {exc.strerror}") from None
-    value = os.environ.get(variable)
-    return value.encode() if value else None
+        where = str(path)
+    else:
+        text = os.environ.get(variable)
+        if text is None:
+            return None
+        value, where = text.encode(), variable
+    if not value.strip():
+        raise VestigeError(f"the webhook secret in {where} is empty; refusing to start")
+    return value.strip()
 
 
 @app.command()
@@ -316,6 +333,15 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Larger bodies get 413.")] = (
         25 * 1024 * 1024
     ),
+    unauth_quarantine_records: Annotated[
+        int, typer.Option(min=0, help="Unauthenticated rejections stored per window.")
+    ] = DEFAULT_UNAUTH_RECORDS,
+    unauth_quarantine_bytes: Annotated[
+        int, typer.Option(min=0, help="Bytes of them stored per window.")
+    ] = DEFAULT_UNAUTH_BYTES,
+    unauth_window_seconds: Annotated[
+        float, typer.Option(min=1, help="The window; past its budget they are only counted.")
+    ] = DEFAULT_WINDOW_SECONDS,
 ) -> None:
     """Run the HTTP collector: /hooks/github, /hooks/jira, /v1/events, /healthz."""
     import uvicorn
@@ -326,6 +352,9 @@ def serve(
         github_secret=_secret(github_secret_file, "VESTIGE_GITHUB_SECRET"),
         jira_secret=_secret(jira_secret_file, "VESTIGE_JIRA_SECRET"),
         max_body=max_body_bytes,
+        unauth_records=unauth_quarantine_records,
+        unauth_bytes=unauth_quarantine_bytes,
+        unauth_window_seconds=unauth_window_seconds,
     )
     if config.github_secret is None:
         err.print("warning: no GitHub secret; /hooks/github answers 503", markup=False)
