@@ -68,9 +68,7 @@ class RejectionBudget:
         with self._lock:
             self._roll()
             counts = self._routes.setdefault(route, _RouteCounts())
-            fits = (
-                self._window_records < self.records and self._window_bytes + size <= self.bytes
-            )
+            fits = self._window_records < self.records and self._window_bytes + size <= self.bytes
             if not fits:
                 self._limited = True
                 counts.counted += 1

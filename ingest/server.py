@@ -11,11 +11,10 @@ any route is caught last: the body is quarantined with the error as its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, NoReturn
-
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import orjson
 from fastapi import FastAPI, Request

@@ -32,7 +32,17 @@ from ingest.rejections import (
     DEFAULT_WINDOW_SECONDS,
 )
 from ledger import Verifier, VestigeError
-from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
+from vestige.cli import (
+    JsonFlag,
+    _config,
+    _ledger,
+    _print_json,
+    _progress,
+    app,
+    err,
+    print_row,
+    printable,
+)
 
 quarantine_app = typer.Typer(help="Records that could not be ingested.", no_args_is_help=True)
 trust_app = typer.Typer(help="Signers whose task records are trusted.", no_args_is_help=True)
@@ -85,15 +95,23 @@ def ingest(
     with _progress("indexing (entries)") as bar:
         pipeline.store.catch_up(bar)
     document = summary.to_json()
+    refused = [skip for skip in summary.skipped if skip.given]
+    for skip in refused:  # named on the command line: an input error
+        err.print(printable(f"error: {skip.path}: {skip.reason}"), markup=False, highlight=False)
     if as_json:
         _print_json(document)
-        return
-    print(
-        f"read {document['read']}: appended {document['appended']}, "
-        f"duplicates {document['duplicates']}, quarantined {document['quarantined']}"
-    )
-    for name, counts in document["by_source"].items():
-        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        print(
+            f"read {document['read']}: appended {document['appended']}, "
+            f"duplicates {document['duplicates']}, quarantined {document['quarantined']}, "
+            f"skipped {len(summary.skipped)}"
+        )
+        for name, counts in document["by_source"].items():
+            print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for skip in summary.skipped:
+            print_row("  skipped", skip.path, skip.reason)
+    if refused:
+        raise typer.Exit(2)
 
 
 def _event_row(seq: int, canonical: bytes) -> dict[str, Any]:
@@ -148,10 +166,8 @@ def events(
         actor = row["actor"].get("id") or "-"
         status = (row["signature"] or {}).get("status", "")
         risk = ",".join(row["risk"])
-        print(
-            f"{row['seq']}\t{row['occurred_at']}\t{row['source']}\t{row['action']}\t"
-            f"{row['target'] or '-'}\t{actor}\t{row['outcome']}\t{status}\t{risk}"
-        )
+        print_row(row["seq"], row["occurred_at"], row["source"], row["action"],
+                  row["target"] or "-", actor, row["outcome"], status, risk)  # fmt: skip
 
 
 # -- quarantine ---------------------------------------------------------------
@@ -162,18 +178,26 @@ def quarantine_list(
     include_resolved: Annotated[
         bool, typer.Option("--all", help="Include records a retry has appended.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1)] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many records.")] = 1000,
+    after: Annotated[
+        int | None, typer.Option(help="Only records with a higher id (the next page).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Quarantined records: id, source, where they came from, and why."""
-    rows = _store().quarantined(include_resolved, limit)
+    """Quarantined records: id, source, where they came from, and why; by id, a page at a time."""
+    store = _store()
+    rows = store.quarantined(include_resolved, limit, after)
+    last = rows[-1]["id"] if rows else after
+    more = store.quarantined_count(include_resolved, last) if rows else 0
     if as_json:
-        _print_json({"quarantined": rows})
+        _print_json({"quarantined": rows, "more": more, "next": last if more else None})
         return
     for row in rows:
-        resolved = f"\t(appended as {row['resolved_as']})" if row["resolved_as"] else ""
-        print(f"{row['id']}\t{row['source']}\t{row['origin']}\t{row['position']}\t"
-              f"{row['reason']}{resolved}")  # fmt: skip
+        resolved = f"(appended as {row['resolved_as']})" if row["resolved_as"] else None
+        fields = (row["id"], row["source"], row["origin"], row["position"], row["reason"])
+        print_row(*fields, *filter(None, [resolved]))
+    if more:
+        print(f"… {more} more; use --after {last}")
 
 
 @quarantine_app.command("show")
@@ -190,9 +214,9 @@ def quarantine_show(record_id: int, as_json: JsonFlag = False) -> None:
         return
     for name, value in row.items():
         if name != "raw":
-            print(f"{name}: {value}")
+            print(printable(f"{name}: {value}"))
     print("raw:")
-    print(row["raw"])
+    print(printable(row["raw"], keep_newlines=True))
 
 
 @quarantine_app.command("retry")
@@ -208,7 +232,7 @@ def quarantine_retry(
         raise VestigeError(f"unknown source {source!r}")
     pipeline = _pipeline()
     store = pipeline.store
-    ids = record_ids or [row["id"] for row in store.quarantined(limit=1_000_000)]
+    ids = record_ids or [row["id"] for row in store.quarantined(limit=store.quarantined_count())]
     results = []
     for record_id in ids:
         row = store.quarantined_record(record_id)
@@ -242,7 +266,7 @@ def quarantine_retry(
         _print_json({"results": results})
     else:
         for result in results:
-            print("\t".join(str(v) for v in result.values()))
+            print_row(*result.values())
 
 
 # -- trust ----------------------------------------------------------------------
@@ -265,7 +289,7 @@ def trust_add_sigstore(
 ) -> None:
     """Trust a Sigstore identity for task records and attestations carried as bundles."""
     _store().add_trust("sigstore", identity, issuer=issuer)
-    err.print(f"trusted Sigstore identity {identity} from {issuer}", markup=False)
+    err.print(printable(f"trusted Sigstore identity {identity} from {issuer}"), markup=False)
 
 
 @trust_app.command("list")
@@ -276,7 +300,7 @@ def trust_list(as_json: JsonFlag = False) -> None:
         _print_json({"trusted": rows})
         return
     for row in rows:
-        print(f"{row['kind']}\t{row['value']}\t{row['issuer']}\t{row['added_at']}")
+        print_row(row["kind"], row["value"], row["issuer"], row["added_at"])
 
 
 # -- collectors and serve -------------------------------------------------------
@@ -295,7 +319,7 @@ def collectors_add(name: str) -> None:
 @collectors_app.command("list")
 def collectors_list() -> None:
     for name in CollectorTokens(_config().home).names():
-        print(name)
+        print_row(name)
 
 
 def _secret(path: Path | None, variable: str) -> bytes | None:

@@ -25,13 +25,14 @@ SECRET = b"It's a Secret to Everybody"
 
 def _event(n: int, extra: str = "1") -> str:
     """A valid workspace.created CloudEvent whose data carries ``extra`` (raw JSON)."""
-    return (
-        '{"specversion": "1.0", "id": "evt-%d", "source": "urn:example:orchestrator",'
-        ' "type": "dev.vestige.workspace.created", "time": "2026-11-20T09:00:00Z",'
-        ' "data": {"workspace_id": "ws-%d", "created_by": {"kind": "service", "id": "o"},'
-        ' "agent": {"kind": "agent", "id": "spiffe://corp.example/agent"}, "runtime": "k8s",'
-        ' "extra": %s}}' % (n, n, extra)
-    )
+    event = {
+        "specversion": "1.0", "id": f"evt-{n}", "source": "urn:example:orchestrator",
+        "type": "dev.vestige.workspace.created", "time": "2026-11-20T09:00:00Z",
+        "data": {"workspace_id": f"ws-{n}", "created_by": {"kind": "service", "id": "o"},
+                 "agent": {"kind": "agent", "id": "spiffe://corp.example/agent"},
+                 "runtime": "k8s", "extra": "EXTRA"},
+    }  # fmt: skip
+    return json.dumps(event).replace('"EXTRA"', extra)
 
 
 def _nested(depth: int) -> str:
