@@ -12,9 +12,8 @@ import getpass
 import hashlib
 import os
 import secrets
-import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,10 @@ import orjson
 from ingest.framing import (
     DEFAULT_MAX_RECORD,
     Frame,
+    Skip,
     encode_for_quarantine,
-    frames,
+    file_frames,
     input_files,
-    open_input,
 )
 from ingest.interface import Context, InvalidRecord, Source
 from ingest.model import EVENT_SCHEMA, Collector, Extracted, document
@@ -106,9 +105,13 @@ class Counts:
 
 @dataclass
 class Summary:
-    """What an ingest run did: totals and per source. read = appended + duplicates + quarantined."""
+    """What an ingest run did: totals and per source. read = appended + duplicates + quarantined.
+
+    ``skipped``: input paths not read at all (special files, symlink loops), with why.
+    """
 
     by_source: dict[str, Counts] = field(default_factory=dict)
+    skipped: list[Skip] = field(default_factory=list)
 
     def of(self, source: str) -> Counts:
         return self.by_source.setdefault(source, Counts())
@@ -124,6 +127,7 @@ class Summary:
         return {
             **self.total.to_json(),
             "by_source": {name: c.to_json() for name, c in sorted(self.by_source.items())},
+            "skipped": [skip.to_json() for skip in self.skipped],
         }
 
 
@@ -357,11 +361,11 @@ class Pipeline:
         progress: Callable[[int, int], None] | None = None,
     ) -> Summary:
         """Ingest files and directory trees; ``progress(bytes done, bytes total)``."""
-        files = list(input_files(list(paths)))
+        summary = Summary()
+        files = list(input_files(list(paths), summary.skipped))
         sizes = [_size(path) for path in files]
         user = os_user()
         total = sum(sizes)
-        summary = Summary()
         items: list[_Item] = []
         done = 0
         for path, size in zip(files, sizes, strict=True):
@@ -370,7 +374,7 @@ class Pipeline:
             # Each record's receipt is stamped when it is read (received_at None).
             collector = Collector(kind="cli", path=str(path.absolute()), user=user)
             context = Context(str(path), received, self.trust, collector)
-            for frame, position in _file_frames(path, self.max_record_bytes):
+            for frame, position in file_frames(path, self.max_record_bytes):
                 items.append(self._take(name, frame, context))
                 if len(items) >= self.batch_size:
                     self._settle(items, summary)
@@ -426,15 +430,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0  # reported when it is read
-
-
-def _file_frames(path: Path, limit: int) -> Iterator[tuple[Frame, Callable[[], int]]]:
-    """The frames of one file with a reader of the bytes consumed; a file that cannot be
-    opened, or that breaks off (I/O error, corrupt gzip), becomes one error frame."""
-    try:
-        with open_input(path) as (stream, raw_file):
-            for frame in frames(stream, limit):
-                yield frame, raw_file.tell
-    except (OSError, EOFError, zlib.error) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        yield Frame("file", error=f"input unreadable: {reason}"), lambda: 0

@@ -112,6 +112,14 @@ def _index_keys(doc: dict[str, Any]) -> set[tuple[str, str]]:
     return pairs
 
 
+def _quarantine_where(query: Any, include_resolved: bool, after: int | None) -> Any:
+    if not include_resolved:
+        query = query.where(_R.c.quarantine_id.is_(None))
+    if after is not None:
+        query = query.where(_Q.c.id > after)
+    return query
+
+
 class IngestStore:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -141,8 +149,9 @@ class IngestStore:
             conn.execute(self._insert_ignoring_duplicates(_Q), values)
 
     def quarantined(
-        self, include_resolved: bool = False, limit: int = 1000
+        self, include_resolved: bool = False, limit: int = 1000, after: int | None = None
     ) -> list[dict[str, Any]]:
+        """Quarantined records by id, the first ``limit`` with an id above ``after``."""
         self.create()
         query = (
             sa.select(
@@ -159,10 +168,18 @@ class IngestStore:
             .order_by(_Q.c.id)
             .limit(limit)
         )
-        if not include_resolved:
-            query = query.where(_R.c.quarantine_id.is_(None))
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            rows = conn.execute(_quarantine_where(query, include_resolved, after))
+            return [dict(row._mapping) for row in rows]
+
+    def quarantined_count(self, include_resolved: bool = False, after: int | None = None) -> int:
+        """How many quarantined records have an id above ``after`` (all, without it)."""
+        self.create()
+        query = sa.select(sa.func.count()).select_from(
+            _Q.join(_R, _R.c.quarantine_id == _Q.c.id, isouter=True)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(_quarantine_where(query, include_resolved, after)).scalar_one())
 
     def quarantined_record(self, record_id: int) -> dict[str, Any] | None:
         self.create()

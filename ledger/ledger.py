@@ -169,7 +169,7 @@ class Ledger:
     @classmethod
     def init(cls, store: Store, home: Path, origin: str) -> Ledger:
         """Create the store and, if absent, the signing key; idempotent."""
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)  # keys and evidence: owner only
         ledger = cls(store, home)
         store.create()
         with store.writer() as w:
@@ -480,14 +480,15 @@ class Ledger:
     def _witness(self, origin: str, latest: StoredCheckpoint) -> None:
         """Keep the newest checkpoint in the home, so a store rolled back is caught."""
         path = self._witness_path(origin)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if path.exists():
                 if Checkpoint.claimed_by(path.read_text()).size >= latest.size:
                     return
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(latest.note)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+                out.write(latest.note)
             tmp.replace(path)
 
 

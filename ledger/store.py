@@ -12,6 +12,7 @@ proofs read without one, since stored rows never change.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -159,6 +160,15 @@ class Store:
             for statement in guards:
                 cur.execute(statement)
             conn.commit()
+        if self.path is not None:
+            # The evidence is for its owner only, like the keys; SQLite gives the -wal
+            # and -shm files it creates later the database file's mode.
+            for path in (
+                self.path,
+                *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm")),
+            ):
+                if path.exists():
+                    os.chmod(path, 0o600)
 
     def create_side_tables(self, tables: Sequence[Any], lock: str) -> None:
         """Create a later stage's own tables (not evidence) if absent, safely when several

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import getpass
 import json
+import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -61,6 +63,33 @@ def _print_json(document: object) -> None:
     sys.stdout.write(orjson.dumps(document).decode() + "\n")
 
 
+# What a terminal would act on rather than show: C0 and C1 controls (ESC starts the
+# sequences that move the cursor or rewrite the screen), DEL, line and paragraph
+# separators, and the Unicode bidirectional controls that reorder what is shown
+# (Trojan Source, CVE-2021-42574).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def printable(text: object, keep_newlines: bool = False) -> str:
+    """``text`` safe to show on a terminal: every control character escaped, so an
+    attacker's string stays on its line and cannot repaint the screen or reorder text."""
+    if keep_newlines:
+        return "\n".join(printable(line) for line in str(text).split("\n"))
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def print_row(*fields: object) -> None:
+    """One line of tab-separated text output, each field escaped (a tab inside a field too)."""
+    print("\t".join(printable(field) for field in fields))
+
+
 @contextmanager
 def _progress(label: str, total: int | None = None) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on a terminal; nothing when stderr is not one."""
@@ -83,7 +112,7 @@ def verification_failed(exc: VestigeError, as_json: bool) -> NoReturn:
     if as_json:
         _print_json({"ok": False, "reason": str(exc)})
     else:
-        err.print(f"INVALID: {exc}", markup=False)
+        err.print(printable(f"INVALID: {exc}"), markup=False)
     raise typer.Exit(1)
 
 
@@ -98,6 +127,9 @@ def main_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Tracebacks on errors.")] = False,
 ) -> None:
+    # Everything vestige writes (the SQLite store and the -wal/-shm files SQLite makes
+    # later, the witness, salts, tokens, reports) is for its owner only.
+    os.umask(0o077)
     _state["config"] = Config.resolve(home, db)
     _state["verbose"] = verbose
 
@@ -111,8 +143,22 @@ def init(
     """Create the store and a signing key; print the verifier key."""
     config = _config()
     ledger = Ledger.init(config.ledger().store, config.home, origin)
-    err.print(f"ledger {ledger.origin!r} ready in {config.db}")
+    _owner_only(config.home)
+    err.print(printable(f"ledger {ledger.origin!r} ready in {config.db}"), markup=False)
     print(ledger.keys.verifiers()[-1].encode())
+
+
+def _owner_only(home: Path) -> None:
+    """Tighten a home that others can read, when it is ours; warn when it is not."""
+    info = home.stat()
+    if info.st_mode & 0o077 == 0:
+        return
+    if info.st_uid == os.getuid():
+        home.chmod(0o700)
+        err.print(printable(f"made {home} private (mode 0700)"), markup=False)
+    else:
+        err.print(printable(f"warning: {home} is readable by others and not ours to change"),
+                  markup=False)  # fmt: skip
 
 
 @app.command()
@@ -136,7 +182,7 @@ def append(
             records(stream, max_line_bytes, key_field, rejected), batch_size, progress
         )
     for bad in rejected:
-        err.print(f"line {bad.line}: {bad.error}", markup=False, highlight=False)
+        err.print(printable(f"line {bad.line}: {bad.error}"), markup=False, highlight=False)
     root = base64.b64encode(result.root).decode()
     if as_json:
         _print_json(
@@ -214,7 +260,7 @@ def verify(
         if as_json:
             _print_json({"ok": False, "first_bad_seq": exc.seq, "reason": exc.reason})
         else:
-            err.print(f"TAMPERED: first bad entry {exc.seq}: {exc.reason}", markup=False)
+            err.print(printable(f"TAMPERED: first bad entry {exc.seq}: {exc.reason}"), markup=False)
         raise typer.Exit(1) from None
     root = base64.b64encode(result.root).decode()
     if as_json:
@@ -291,7 +337,7 @@ def verify_proof(
                                       **(erasure.facts() if erasure else {})}  # fmt: skip
         _print_json(checked_json)
         return
-    print(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}")
+    print(printable(f"ok: entry {document['leaf_index']} is in {cp.origin!r} at size {cp.size}"))
     if tombstone is None:
         return
     how = (
@@ -299,8 +345,8 @@ def verify_proof(
         if erasure is None
         else f"at {erasure.erased_at}, requested by {erasure.requested_by!r}: {erasure.reason!r}"
     )
-    print(f"ERASED by entry {tombstone.erasure_seq} ({how}); only its leaf hash is proved, "
-          "its bytes are gone", flush=True)  # fmt: skip
+    print(printable(f"ERASED by entry {tombstone.erasure_seq} ({how}); only its leaf hash "
+                    "is proved, its bytes are gone"), flush=True)  # fmt: skip
 
 
 @app.command()
@@ -336,5 +382,6 @@ def main() -> None:
         if _state.get("verbose"):
             raise
         message = str(exc) if isinstance(exc, VestigeError) else f"database: {exc}"
-        err.print(f"error: {message.splitlines()[0]}", markup=False, highlight=False)
+        first = message.splitlines()[0] if message else ""
+        err.print(printable(f"error: {first}"), markup=False, highlight=False)
         sys.exit(2)

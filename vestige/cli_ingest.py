@@ -26,8 +26,23 @@ from ingest import (
 from ingest.framing import DEFAULT_MAX_RECORD, input_files
 from ingest.model import KEY_KINDS, Collector
 from ingest.pipeline import RETRY_HEADER, os_user
+from ingest.rejections import (
+    DEFAULT_UNAUTH_BYTES,
+    DEFAULT_UNAUTH_RECORDS,
+    DEFAULT_WINDOW_SECONDS,
+)
 from ledger import Verifier, VestigeError
-from vestige.cli import JsonFlag, _config, _ledger, _print_json, _progress, app, err
+from vestige.cli import (
+    JsonFlag,
+    _config,
+    _ledger,
+    _print_json,
+    _progress,
+    app,
+    err,
+    print_row,
+    printable,
+)
 
 quarantine_app = typer.Typer(help="Records that could not be ingested.", no_args_is_help=True)
 trust_app = typer.Typer(help="Signers whose task records are trusted.", no_args_is_help=True)
@@ -80,15 +95,23 @@ def ingest(
     with _progress("indexing (entries)") as bar:
         pipeline.store.catch_up(bar)
     document = summary.to_json()
+    refused = [skip for skip in summary.skipped if skip.given]
+    for skip in refused:  # named on the command line: an input error
+        err.print(printable(f"error: {skip.path}: {skip.reason}"), markup=False, highlight=False)
     if as_json:
         _print_json(document)
-        return
-    print(
-        f"read {document['read']}: appended {document['appended']}, "
-        f"duplicates {document['duplicates']}, quarantined {document['quarantined']}"
-    )
-    for name, counts in document["by_source"].items():
-        print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        print(
+            f"read {document['read']}: appended {document['appended']}, "
+            f"duplicates {document['duplicates']}, quarantined {document['quarantined']}, "
+            f"skipped {len(summary.skipped)}"
+        )
+        for name, counts in document["by_source"].items():
+            print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for skip in summary.skipped:
+            print_row("  skipped", skip.path, skip.reason)
+    if refused:
+        raise typer.Exit(2)
 
 
 def _event_row(seq: int, canonical: bytes) -> dict[str, Any]:
@@ -144,10 +167,8 @@ def events(
         actor = row["actor"].get("id") or "-"
         status = (row["signature"] or {}).get("status", "")
         risk = ",".join(row["risk"])
-        print(
-            f"{row['seq']}\t{row['occurred_at']}\t{row['source']}\t{row['action']}\t"
-            f"{row['target'] or '-'}\t{actor}\t{row['outcome']}\t{status}\t{risk}"
-        )
+        print_row(row["seq"], row["occurred_at"], row["source"], row["action"],
+                  row["target"] or "-", actor, row["outcome"], status, risk)  # fmt: skip
 
 
 # -- quarantine ---------------------------------------------------------------
@@ -158,18 +179,26 @@ def quarantine_list(
     include_resolved: Annotated[
         bool, typer.Option("--all", help="Include records a retry has appended.")
     ] = False,
-    limit: Annotated[int, typer.Option(min=1)] = 1000,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many records.")] = 1000,
+    after: Annotated[
+        int | None, typer.Option(help="Only records with a higher id (the next page).")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Quarantined records: id, source, where they came from, and why."""
-    rows = _store().quarantined(include_resolved, limit)
+    """Quarantined records: id, source, where they came from, and why; by id, a page at a time."""
+    store = _store()
+    rows = store.quarantined(include_resolved, limit, after)
+    last = rows[-1]["id"] if rows else after
+    more = store.quarantined_count(include_resolved, last) if rows else 0
     if as_json:
-        _print_json({"quarantined": rows})
+        _print_json({"quarantined": rows, "more": more, "next": last if more else None})
         return
     for row in rows:
-        resolved = f"\t(appended as {row['resolved_as']})" if row["resolved_as"] else ""
-        print(f"{row['id']}\t{row['source']}\t{row['origin']}\t{row['position']}\t"
-              f"{row['reason']}{resolved}")  # fmt: skip
+        resolved = f"(appended as {row['resolved_as']})" if row["resolved_as"] else None
+        fields = (row["id"], row["source"], row["origin"], row["position"], row["reason"])
+        print_row(*fields, *filter(None, [resolved]))
+    if more:
+        print(f"… {more} more; use --after {last}")
 
 
 @quarantine_app.command("show")
@@ -186,9 +215,9 @@ def quarantine_show(record_id: int, as_json: JsonFlag = False) -> None:
         return
     for name, value in row.items():
         if name != "raw":
-            print(f"{name}: {value}")
+            print(printable(f"{name}: {value}"))
     print("raw:")
-    print(row["raw"])
+    print(printable(row["raw"], keep_newlines=True))
 
 
 @quarantine_app.command("retry")
@@ -204,7 +233,7 @@ def quarantine_retry(
         raise VestigeError(f"unknown source {source!r}")
     pipeline = _pipeline()
     store = pipeline.store
-    ids = record_ids or [row["id"] for row in store.quarantined(limit=1_000_000)]
+    ids = record_ids or [row["id"] for row in store.quarantined(limit=store.quarantined_count())]
     retry = Collector(kind="retry", name="quarantine retry", user=os_user())
     results = []
     for record_id in ids:
@@ -240,7 +269,7 @@ def quarantine_retry(
         _print_json({"results": results})
     else:
         for result in results:
-            print("\t".join(str(v) for v in result.values()))
+            print_row(*result.values())
 
 
 # -- trust ----------------------------------------------------------------------
@@ -263,7 +292,7 @@ def trust_add_sigstore(
 ) -> None:
     """Trust a Sigstore identity for task records and attestations carried as bundles."""
     _store().add_trust("sigstore", identity, issuer=issuer)
-    err.print(f"trusted Sigstore identity {identity} from {issuer}", markup=False)
+    err.print(printable(f"trusted Sigstore identity {identity} from {issuer}"), markup=False)
 
 
 @trust_app.command("list")
@@ -274,7 +303,7 @@ def trust_list(as_json: JsonFlag = False) -> None:
         _print_json({"trusted": rows})
         return
     for row in rows:
-        print(f"{row['kind']}\t{row['value']}\t{row['issuer']}\t{row['added_at']}")
+        print_row(row["kind"], row["value"], row["issuer"], row["added_at"])
 
 
 # -- collectors and serve -------------------------------------------------------
@@ -307,17 +336,29 @@ def collectors_list(as_json: JsonFlag = False) -> None:
         _print_json({"collectors": [{"name": n, "sources": s} for n, s in bindings.items()]})
         return
     for name, sources in bindings.items():
-        print(f"{name}\t{' '.join(sources) if sources else '*'}")
+        print_row(name, " ".join(sources) if sources else "*")
 
 
 def _secret(path: Path | None, variable: str) -> bytes | None:
+    """A webhook secret from a file or the environment, refused when blank.
+
+    HMAC with an empty key is a signature anyone can compute: a blank secret would
+    turn the check off while looking configured, so the collector does not start.
+    """
     if path is not None:
         try:
-            return path.read_bytes().strip()
+            value = path.read_bytes()
         except OSError as exc:
             raise VestigeError(f"cannot read {path}: {exc.strerror}") from None
-    value = os.environ.get(variable)
-    return value.encode() if value else None
+        where = str(path)
+    else:
+        text = os.environ.get(variable)
+        if text is None:
+            return None
+        value, where = text.encode(), variable
+    if not value.strip():
+        raise VestigeError(f"the webhook secret in {where} is empty; refusing to start")
+    return value.strip()
 
 
 @app.command()
@@ -333,6 +374,15 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Larger bodies get 413.")] = (
         25 * 1024 * 1024
     ),
+    unauth_quarantine_records: Annotated[
+        int, typer.Option(min=0, help="Unauthenticated rejections stored per window.")
+    ] = DEFAULT_UNAUTH_RECORDS,
+    unauth_quarantine_bytes: Annotated[
+        int, typer.Option(min=0, help="Bytes of them stored per window.")
+    ] = DEFAULT_UNAUTH_BYTES,
+    unauth_window_seconds: Annotated[
+        float, typer.Option(min=1, help="The window; past its budget they are only counted.")
+    ] = DEFAULT_WINDOW_SECONDS,
 ) -> None:
     """Run the HTTP collector: /hooks/github, /hooks/jira, /v1/events, /healthz."""
     import uvicorn
@@ -343,6 +393,9 @@ def serve(
         github_secret=_secret(github_secret_file, "VESTIGE_GITHUB_SECRET"),
         jira_secret=_secret(jira_secret_file, "VESTIGE_JIRA_SECRET"),
         max_body=max_body_bytes,
+        unauth_records=unauth_quarantine_records,
+        unauth_bytes=unauth_quarantine_bytes,
+        unauth_window_seconds=unauth_window_seconds,
     )
     if config.github_secret is None:
         err.print("warning: no GitHub secret; /hooks/github answers 503", markup=False)

@@ -24,6 +24,8 @@ from vestige.cli import (
     _progress,
     app,
     err,
+    print_row,
+    printable,
     verification_failed,
 )
 
@@ -131,9 +133,11 @@ def reconstruct(
             _print_json(document)
         else:
             err.print(
-                f"job {summary.job_id}: {summary.total} workspaces "
-                f"({summary.written} written now), {summary.recreatable} recreatable; "
-                f"index: {summary.index}",
+                printable(
+                    f"job {summary.job_id}: {summary.total} workspaces "
+                    f"({summary.written} written now), {summary.recreatable} recreatable; "
+                    f"index: {summary.index}"
+                ),
                 markup=False,
             )
         raise typer.Exit(0 if summary.recreatable == summary.total else 1)
@@ -152,7 +156,7 @@ def reconstruct(
             out.write_bytes(data)
         except OSError as exc:
             raise VestigeError(f"cannot write {out}: {exc.strerror}") from None
-        err.print(f"wrote {out} ({len(reports)} workspace(s))", markup=False)
+        err.print(printable(f"wrote {out} ({len(reports)} workspace(s))"), markup=False)
     else:
         sys.stdout.buffer.write(data)
     if as_json and out is not None:
@@ -197,7 +201,7 @@ def workspaces(as_json: JsonFlag = False, policy_file: PolicyOption = None) -> N
     for row in rows:
         verdict = "recreatable" if row["recreatable"] else "NOT recreatable"
         codes = ", ".join(f"{c}×{n}" for c, n in sorted(row["findings"].items())) or "-"
-        print(f"{row['workspace']}\t{verdict}\t{row['events']} events\t{codes}")
+        print_row(row["workspace"], verdict, f"{row['events']} events", codes)
 
 
 @app.command()
@@ -233,7 +237,7 @@ def gaps(
     else:
         for row in rows:
             where = row["workspace"] or "(organisation)"
-            print(f"{row['severity']}\t{row['code']}\t{where}\t{row['explanation']}")
+            print_row(row["severity"], row["code"], where, row["explanation"])
     high = {"high", "critical"}
     raise typer.Exit(1 if any(row["severity"] in high for row in rows) else 0)
 
@@ -271,7 +275,7 @@ def verify_report_command(
         _print_json(document)
     else:
         verdict = "recreatable" if report.verdict.recreatable else "NOT recreatable"
-        print(
+        print(printable(
             f"ok: report for {report.workspace} verifies ({document['entries']} entries proved "
             f"at size {document['tree_size']}); verdict re-derived: {verdict}"
-        )
+        ))  # fmt: skip
