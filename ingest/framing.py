@@ -434,17 +434,16 @@ def _stream_items(
     try:
         for index, item in enumerate(items):  # noqa: B007
             position = f"{label}[{index}]"
+            too_long = f"record longer than {limit} bytes (only its first bytes are kept)"
             if isinstance(item, _TooLong):
-                yield Frame(position, error=f"record longer than {limit} bytes "
-                            "(only its first bytes are kept)", raw=item.excerpt)  # fmt: skip
+                yield Frame(position, error=too_long, raw=item.excerpt)
                 continue
             # An element that may be over the limit (it ended in a chunk read after
             # more than ``limit - _BUFFER`` bytes) is measured.
             if not exact and counting.since_mark() + _BUFFER > limit:
-                if len(encode_for_quarantine(item)) > limit:
-                    yield Frame(position, error=f"record longer than {limit} bytes "
-                                "(only its first bytes are kept)",
-                                raw=encode_for_quarantine(item)[:_EXCERPT])  # fmt: skip
+                encoded = encode_for_quarantine(item)
+                if len(encoded) > limit:
+                    yield Frame(position, error=too_long, raw=encoded[:_EXCERPT])
                     counting.mark()
                     continue
             counting.mark()

@@ -93,6 +93,8 @@ class Shape:
 _START = r"(?:(?<![A-Za-z0-9])|(?<=\\[nrt]))"
 _END = r"(?![A-Za-z0-9])"
 _PEM_BOUNDARY = r"-{{4,5}} ?{} [A-Z0-9 ]{{0,40}}PRIVATE KEY(?: BLOCK)? ?-{{4,5}}"
+# GitLab token prefixes: gl<kind>- (personal, deploy, runner, trigger, ... tokens).
+_GITLAB_KINDS = ("pat", "dt", "rt", "ptt", "cbt", "ft", "soat", "oas", "imt", "agent", "ffct")
 _AWS_KEY_ID = r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}"
 
 
@@ -134,8 +136,7 @@ SHAPES: tuple[Shape, ...] = (
     ),
     _shape(
         "gitlab-token",
-        r"(?:gl(?:pat|dt|rt|ptt|cbt|ft|soat|oas|imt|agent|ffct)-[A-Za-z0-9_-]{20,}"
-        r")",
+        rf"gl(?:{'|'.join(_GITLAB_KINDS)})-[A-Za-z0-9_-]{{20,}}",
     ),
     _shape(
         "slack-token",
@@ -228,20 +229,7 @@ _TEXT_PASSES = tuple(
         rb"|[0-9](?:(?<=xox[abeoprs]-[0-9])|(?<=xapp-[0-9]))"
         rb"|[A-Za-z0-9_-]{20}(?:"
         + b"|".join(
-            b"(?<=gl%s-[A-Za-z0-9_-]{20})" % kind
-            for kind in (
-                b"pat",
-                b"dt",
-                b"rt",
-                b"ptt",
-                b"cbt",
-                b"ft",
-                b"soat",
-                b"oas",
-                b"imt",
-                b"agent",
-                b"ffct",
-            )
+            b"(?<=gl%s-[A-Za-z0-9_-]{20})" % kind.encode() for kind in _GITLAB_KINDS
         )  # fmt: skip
         + rb"|[A-Za-z0-9]{28}(?<=sk-[A-Za-z0-9]{48})))",
         rb"\.(?:eyJ|slack\.com/(?<=hooks\.slack\.com/)|[A-Za-z0-9_-]{22}"

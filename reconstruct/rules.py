@@ -61,6 +61,10 @@ def _reported_revocation(event: LinkedEvent) -> bool:
     return event.lifecycle("credential.revoked")
 
 
+def _approval_name(approval: LinkedEvent) -> str:
+    return f"approval {approval.data.get('approval_id') or '-'}"
+
+
 def _signature_status(event: LinkedEvent) -> str | None:
     check = event.doc.get("signature")
     status = check.get("status") if isinstance(check, Mapping) else None
@@ -374,7 +378,7 @@ def unapproved_high_risk_action(f: Facts, ev: Evidence, policy: Policy) -> list[
             f"(seq {event.seq}) without an earlier approval that covers it"
         )
         for approval, faults in covering:
-            name = f"approval {approval.data.get('approval_id') or '-'}"
+            name = _approval_name(approval)
             if "unsigned" in faults:
                 why += f"; {name} (seq {approval.seq}) {_unsigned_why(approval)[1]}, so is ignored"
             if "late" in faults:
@@ -511,12 +515,12 @@ def disregarded(f: Facts, ev: Evidence, policy: Policy) -> list[Disregarded]:
     for approval in approvals:
         if _signature_status(approval) != "ok":
             reason, text = _unsigned_why(approval)
-            why = f"approval {approval.data.get('approval_id') or '-'} {text}; it is ignored"
+            why = f"{_approval_name(approval)} {text}; it is ignored"
             found.append(_disregarded(approval, "approval", reason, None, why))
     for event, _entry in _high_risk_actions(f, ev, policy):
         for approval in approvals:
             if _covers(approval, event) and "late" in _faults(approval, event, policy):
-                name = f"approval {approval.data.get('approval_id') or '-'}"
+                name = _approval_name(approval)
                 why = f"{_late(approval, event, name)}: it does not count for that action"
                 found.append(_disregarded(approval, "approval", "late", event, why))
     if f.destroyed is not None:
